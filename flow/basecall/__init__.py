@@ -1,0 +1,1 @@
+"""CTC decoding, chunk stitching and read-level basecalling."""

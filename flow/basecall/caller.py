@@ -1,0 +1,48 @@
+"""Read-level basecalling: normalise, chunk, run the network, stitch, decode."""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from flow.basecall.decode import beam_decode, greedy_decode, phred
+from flow.basecall.stitch import stitch
+from flow.data.chunks import basecall_chunks
+from flow.data.normalise import normalise
+from flow.data.read import Read
+
+
+@dataclass
+class Call:
+    read_id: str
+    sequence: str
+    quality: str
+    samples: int
+
+    @property
+    def mean_q(self) -> float:
+        return float(np.mean(np.frombuffer(self.quality.encode(), dtype=np.uint8) - 33)) if self.quality else 0.0
+
+
+def read_posteriors(model, read: Read, chunk_len: int, overlap: int, batch_size: int = 32) -> np.ndarray:
+    """Log-probabilities [frames, classes] over the whole read."""
+    signal = normalise(read.pa())
+    chunks, starts = basecall_chunks(signal, chunk_len, overlap, model.stride)
+    outputs = []
+    with torch.no_grad():
+        for i in range(0, len(chunks), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch_size]))[:, None, :]
+            outputs.append(model(x).permute(1, 0, 2).numpy())
+    return stitch(np.concatenate(outputs), starts, signal.size, model.stride)
+
+
+def call_read(model, read: Read, chunk_len: int = 4200, overlap: int = 600, beam: int = 0) -> Call:
+    """Basecall one read; greedy decoding unless `beam` > 1 (prefix beam search)."""
+    log_probs = read_posteriors(model, read, chunk_len, overlap)
+    seq, probs = greedy_decode(log_probs)
+    quality = phred(probs)
+    if beam > 1:
+        seq = beam_decode(log_probs, beam)
+        # Beam search has no single emitting frame per base: every base gets the read's mean quality.
+        mean = np.mean(probs) if probs.size else 0.0
+        quality = phred(np.full(len(seq), mean))
+    return Call(read.read_id, seq, quality, int(read.signal.size))

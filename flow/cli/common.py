@@ -1,0 +1,39 @@
+"""Helpers shared by the subcommands."""
+import contextlib
+import shutil
+from pathlib import Path
+
+from flow.errors import FlowError
+
+
+@contextlib.contextmanager
+def staged_output(directory: Path):
+    """Build an output directory beside its final place and move it in only when complete."""
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise FlowError(f"{directory} exists and is not empty; choose another --out or remove it")
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if directory.exists():
+        directory.rmdir()
+    staging.rename(directory)
+
+
+@contextlib.contextmanager
+def staged_file(path: Path):
+    """Write a file under a temporary name and rename it into place only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)

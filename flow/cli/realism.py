@@ -1,0 +1,29 @@
+"""Compare signal statistics (dwell, within-base noise, white noise, speed spread) of labelled read sets."""
+from pathlib import Path
+
+import numpy as np
+
+from flow.data.readers import load_reads
+from flow.data.realism import per_read_speed, signal_stats
+from flow.errors import FlowError
+
+
+def add_arguments(p):
+    p.add_argument("inputs", nargs="+", type=Path, help="labelled signal files (mapped signal, simulator truth.hdf5)")
+
+
+def run(args):
+    table = {}
+    for path in args.inputs:
+        reads, _ = load_reads([path])
+        reads = [r for r in reads if r.ref_to_signal is not None]
+        if not reads:
+            raise FlowError(f"{path}: no reads with a signal alignment")
+        stats = signal_stats(reads)
+        speed = per_read_speed(reads)
+        stats["speed_spread_cv"] = float(speed.std() / speed.mean()) if len(speed) > 1 else float("nan")
+        table[str(path)] = stats
+    keys = list(next(iter(table.values())))
+    print("statistic".ljust(24) + "".join(Path(p).name[:22].rjust(24) for p in table))
+    for k in keys:
+        print(k.ljust(24) + "".join(f"{table[p][k]:24.3f}" for p in table))

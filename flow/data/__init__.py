@@ -1,0 +1,1 @@
+"""Signal input, normalisation, chunking and the read simulator."""

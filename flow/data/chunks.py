@@ -1,0 +1,71 @@
+"""Cutting reads into fixed-length chunks: labelled (training, Bonito layout) and unlabelled (basecalling)."""
+from pathlib import Path
+
+import numpy as np
+
+from flow.data.normalise import normalise
+from flow.data.read import Read, encode_bases
+from flow.errors import FlowError
+
+
+def labelled_chunks(read: Read, chunk_len: int, min_bases: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Consecutive chunks of the aligned part of a read, each with the bases inside it.
+
+    The read is normalised as a whole (as at basecalling time); a base belongs to a chunk
+    when all its samples fall inside the chunk.
+    """
+    signal = normalise(read.pa())
+    r2s = read.ref_to_signal
+    labels = encode_bases(read.reference)
+    chunks, refs = [], []
+    for start in range(int(r2s[0]), int(r2s[-1]) - chunk_len + 1, chunk_len):
+        stop = start + chunk_len
+        first = int(np.searchsorted(r2s[:-1], start, side="left"))
+        last = int(np.searchsorted(r2s[1:], stop, side="right"))  # bases with end <= stop
+        if last - first >= min_bases:
+            chunks.append(signal[start:stop])
+            refs.append(labels[first:last])
+    return chunks, refs
+
+
+def write_chunk_dataset(directory: Path, chunks: list[np.ndarray], refs: list[np.ndarray]) -> None:
+    """Bonito layout: chunks.npy [N, L] float16, references.npy [N, maxlen] uint8 (0-padded), reference_lengths.npy."""
+    if not chunks:
+        raise FlowError(f"no labelled chunks to write to {directory}: reads too short for the chunk length?")
+    directory.mkdir(parents=True, exist_ok=True)
+    lengths = np.array([len(r) for r in refs], dtype=np.uint16)
+    padded = np.zeros((len(refs), int(lengths.max())), dtype=np.uint8)
+    for i, r in enumerate(refs):
+        padded[i, : len(r)] = r
+    np.save(directory / "chunks.npy", np.stack(chunks).astype(np.float16))
+    np.save(directory / "references.npy", padded)
+    np.save(directory / "reference_lengths.npy", lengths)
+
+
+def load_chunk_dataset(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    directory = Path(directory)
+    try:
+        return (
+            np.load(directory / "chunks.npy", mmap_mode="r"),
+            np.load(directory / "references.npy"),
+            np.load(directory / "reference_lengths.npy"),
+        )
+    except (OSError, ValueError) as exc:
+        raise FlowError(f"{directory} is not a chunk dataset (chunks.npy, references.npy, reference_lengths.npy): {exc}") from None
+
+
+def basecall_chunks(signal: np.ndarray, chunk_len: int, overlap: int, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping chunks covering a whole normalised read.
+
+    Every start is a multiple of the network's `stride`, so chunk frames line up with
+    read frames; the read is zero-padded at its end to fill the last chunk. Returns the
+    chunks [K, chunk_len] and their start samples.
+    """
+    if chunk_len % stride or (chunk_len - overlap) % stride or not 0 <= overlap < chunk_len:
+        raise FlowError(f"chunk length {chunk_len} and overlap {overlap} must be multiples of the model stride {stride}, overlap < chunk length")
+    n = signal.size
+    last = max(0, -(-(n - chunk_len) // stride) * stride)
+    starts = list(range(0, last, chunk_len - overlap)) + [last]
+    padded = np.zeros(last + chunk_len, dtype=np.float32)
+    padded[:n] = signal
+    return np.stack([padded[s : s + chunk_len] for s in starts]), np.array(starts)

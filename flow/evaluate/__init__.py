@@ -1,0 +1,1 @@
+"""Read accuracy, Bonito's definition: matches / (matches + mismatches + insertions + deletions)."""

@@ -1,0 +1,47 @@
+"""Layer factories: one place decides between Brevitas quantized and float layers."""
+import torch
+from brevitas import nn as qnn
+from brevitas.quant import Int8ActPerTensorFloatMinMaxInit, Int8WeightPerChannelFloat, Uint8ActPerTensorFloatMaxInit
+from torch import nn
+
+
+def conv(in_ch: int, out_ch: int, kernel: int, bits: int | None, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Module:
+    """1-D convolution with 'same' padding (for odd kernels) and no bias (BatchNorm follows)."""
+    padding = dilation * (kernel - 1) // 2
+    if bits is None:
+        return nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups, dilation=dilation, bias=False)
+    return qnn.QuantConv1d(
+        in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups, dilation=dilation, bias=False,
+        weight_quant=Int8WeightPerChannelFloat, weight_bit_width=bits,
+    )
+
+
+# Activation scales are learned parameters with a fixed initial range, not initialised
+# from runtime statistics: statistics collection keeps state outside the state dict,
+# which would make a resumed training run differ from an uninterrupted one.
+RELU_INIT_MAX = 4.0
+SIGNED_INIT_RANGE = 4.0
+
+
+def relu(bits: int | None) -> nn.Module:
+    """Unsigned activation quantizer (FINN folds it into integer thresholds)."""
+    if bits is None:
+        return nn.ReLU()
+    return qnn.QuantReLU(act_quant=Uint8ActPerTensorFloatMaxInit, bit_width=bits, max_val=RELU_INIT_MAX)
+
+
+def signed_quant(bits: int | None, init_range: float = SIGNED_INIT_RANGE) -> nn.Module:
+    """Signed quantizer between two MAC layers that have no activation between them."""
+    if bits is None:
+        return nn.Identity()
+    return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloatMinMaxInit, bit_width=bits,
+                             min_val=-init_range, max_val=init_range)
+
+
+def batchnorm(channels: int) -> nn.BatchNorm1d:
+    return nn.BatchNorm1d(channels, eps=1e-3, momentum=0.1)
+
+
+def as_tensor(x) -> torch.Tensor:
+    """Brevitas may hand back a QuantTensor; downstream float ops want a plain tensor."""
+    return x.value if hasattr(x, "value") and not isinstance(x, torch.Tensor) else x

@@ -1,0 +1,99 @@
+"""The basecaller network assembled from a ModelSpec."""
+import torch
+from torch import nn
+
+from flow.nn import layers as L
+from flow.data.normalise import DEFAULT_CLIP as INPUT_CLIP
+from flow.nn.config import LayerSpec, ModelSpec
+
+
+class ConvLayer(nn.Sequential):
+    """conv → BatchNorm → activation (also the `pool` slot as a strided conv)."""
+
+    def __init__(self, in_ch: int, spec: LayerSpec):
+        groups = in_ch if spec.groups == "depthwise" else spec.groups
+        super().__init__(
+            L.conv(in_ch, spec.channels, spec.kernel, spec.weight_bits, spec.stride, groups, spec.dilation),
+            L.batchnorm(spec.channels),
+            L.relu(spec.act_bits),
+        )
+
+
+class SeparableLayer(nn.Module):
+    """grouped/depthwise conv → quantizer → pointwise conv → BatchNorm → (activation)."""
+
+    def __init__(self, in_ch: int, spec: LayerSpec, stride: int, activation: bool = True):
+        super().__init__()
+        groups = in_ch if spec.groups == "depthwise" else spec.groups
+        self.grouped = L.conv(in_ch, in_ch, spec.kernel, spec.weight_bits, stride, groups, spec.dilation)
+        self.mid_quant = L.signed_quant(spec.act_bits)
+        self.pointwise = L.conv(in_ch, spec.channels, 1, spec.weight_bits)
+        self.bn = L.batchnorm(spec.channels)
+        self.act = L.relu(spec.act_bits) if activation else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self.bn(L.as_tensor(self.pointwise(self.mid_quant(self.grouped(x))))))
+
+
+class SeparableStack(nn.Module):
+    """`repeat` separable layers; with `residual`, a pointwise skip joins before the last activation.
+
+    Both branches of the join pass one shared signed quantizer so the add sees one scale,
+    as a streaming AddStreams node needs.
+    """
+
+    def __init__(self, in_ch: int, spec: LayerSpec):
+        super().__init__()
+        self.residual = spec.residual
+        body = []
+        ch = in_ch
+        for i in range(spec.repeat):
+            last = i == spec.repeat - 1
+            stride = spec.stride if i == 0 else 1
+            body.append(SeparableLayer(ch, spec, stride, activation=not (last and spec.residual)))
+            ch = spec.channels
+        self.body = nn.Sequential(*body)
+        if spec.residual:
+            self.skip = nn.Sequential(L.conv(in_ch, spec.channels, 1, spec.weight_bits, spec.stride), L.batchnorm(spec.channels))
+            self.join_quant = L.signed_quant(spec.act_bits)
+            self.act = L.relu(spec.act_bits)
+
+    def forward(self, x):
+        y = self.body(x)
+        if not self.residual:
+            return y
+        main = L.as_tensor(self.join_quant(L.as_tensor(y)))
+        skip = L.as_tensor(self.join_quant(L.as_tensor(self.skip(x))))
+        return self.act(main + skip)
+
+
+class Basecaller(nn.Module):
+    """Signal [N, 1, T] (normalised) → CTC log-probabilities [T', N, classes]."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.stride = spec.stride
+        self.input_quant = L.signed_quant(spec.input_bits, init_range=INPUT_CLIP)
+        blocks = []
+        ch = 1
+        for layer in spec.layers:
+            blocks.append(SeparableStack(ch, layer) if layer.type == "separable" else ConvLayer(ch, layer))
+            ch = layer.channels
+        self.encoder = nn.Sequential(*blocks)
+        self.head = L.conv(ch, spec.classes, 1, spec.head_weight_bits)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-softmax scores [N, classes, T']."""
+        return L.as_tensor(self.head(self.encoder(self.input_quant(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.logits(x), dim=1).permute(2, 0, 1)
+
+
+def build_model(spec: ModelSpec) -> Basecaller:
+    return Basecaller(spec)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

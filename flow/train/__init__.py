@@ -1,0 +1,1 @@
+"""CTC training with checkpoint/resume, metrics and plots."""

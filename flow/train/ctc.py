@@ -1,0 +1,21 @@
+"""CTC loss with label smoothing toward a fixed class prior (Bonito style)."""
+import torch
+import torch.nn.functional as F
+
+BLANK_PRIOR = 0.4
+
+
+def smoothing_weights(classes: int) -> torch.Tensor:
+    """Blank gets BLANK_PRIOR, the bases share 0.1; scaled like Bonito's smoothing term."""
+    return torch.tensor([BLANK_PRIOR] + [0.1 / (classes - 1)] * (classes - 1))
+
+
+def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor,
+             input_lengths: torch.Tensor | None = None, smoothing: bool = True) -> dict[str, torch.Tensor]:
+    """log_probs [T, N, C]; targets [N, S] 0-padded labels 1..C-1; returns total, ctc and smoothing terms."""
+    T, N, C = log_probs.shape
+    if input_lengths is None:
+        input_lengths = torch.full((N,), T, dtype=torch.int64)
+    ctc = F.ctc_loss(log_probs.float(), targets, input_lengths, target_lengths, reduction="mean", zero_infinity=True)
+    smooth = -(log_probs * smoothing_weights(C).to(log_probs)[None, None, :]).mean() if smoothing else log_probs.new_zeros(())
+    return {"total": ctc + smooth, "ctc": ctc, "smooth": smooth}

@@ -1,0 +1,195 @@
+"""The training loop: AdamW, warmup + cosine, gradient clipping, checkpoint and exact resume.
+
+Determinism: the model is initialised from the seed, and the batch order of epoch e is a
+permutation drawn from (seed, e), so the data a step sees depends only on the step number.
+A checkpoint holds weights, optimiser state and the step; resuming from it replays the
+remaining steps exactly as an uninterrupted run would.
+"""
+import math
+import signal
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from flow.basecall.decode import greedy_decode
+from flow.data.chunks import load_chunk_dataset
+from flow.data.read import decode_bases
+from flow.errors import FlowError
+from flow.evaluate.accuracy import accuracy
+from flow.nn.checkpoint import atomic_save, save_model
+from flow.nn.config import ModelSpec
+from flow.nn.model import build_model, count_parameters
+from flow.train.ctc import ctc_loss
+from flow.train.metrics import CsvLog, plot_training
+
+TRAIN_FIELDS = ["step", "epoch", "lr", "loss", "ctc", "smooth"]
+VALID_FIELDS = ["step", "epoch", "valid_loss", "valid_accuracy_mean", "valid_accuracy_median"]
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    grad_clip: float = 2.0
+    checkpoint_every: int = 100
+    log_every: int = 20
+    valid_chunks: int = 200
+    max_steps: int | None = None   # stop early (tests, benchmarks); the schedule still spans all epochs
+    seed: int = 1
+    threads: int = 2
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class _Data:
+    """Chunk dataset split into train and a fixed validation tail."""
+
+    def __init__(self, directory: Path, cfg: TrainConfig):
+        chunks, refs, lengths = load_chunk_dataset(directory)
+        n_valid = min(cfg.valid_chunks, len(chunks) // 10)
+        self.chunks, self.refs, self.lengths = chunks, refs, lengths
+        self.n_train = len(chunks) - n_valid
+        self.valid = np.arange(self.n_train, len(chunks))
+        self.steps_per_epoch = self.n_train // cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise FlowError(f"{directory}: {self.n_train} training chunks is fewer than one batch of {cfg.batch_size}")
+        self.seed, self.batch = cfg.seed, cfg.batch_size
+
+    def batch_indices(self, step: int) -> np.ndarray:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n_train)
+        return np.sort(order[index * self.batch : (index + 1) * self.batch])
+
+    def tensors(self, idx: np.ndarray):
+        x = torch.from_numpy(np.asarray(self.chunks[idx], dtype=np.float32))[:, None, :]
+        lengths = self.lengths[idx].astype(np.int64)
+        y = torch.from_numpy(self.refs[idx, : lengths.max()].astype(np.int64))
+        return x, y, torch.from_numpy(lengths)
+
+
+def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
+    model.eval()
+    losses, accs = [], []
+    with torch.no_grad():
+        for start in range(0, len(data.valid), batch_size):
+            idx = data.valid[start : start + batch_size]
+            x, y, lengths = data.tensors(idx)
+            log_probs = model(x)
+            losses.append(float(ctc_loss(log_probs, y, lengths)["ctc"]) * len(idx))
+            for i in range(len(idx)):
+                call, _ = greedy_decode(log_probs[:, i].numpy())
+                accs.append(accuracy(call, decode_bases(y[i, : lengths[i]].numpy())))
+    model.train()
+    return {
+        "valid_loss": sum(losses) / len(data.valid),
+        "valid_accuracy_mean": float(np.mean(accs)),
+        "valid_accuracy_median": float(np.median(accs)),
+    }
+
+
+def train(spec: ModelSpec, dataset: Path, out_dir: Path, cfg: TrainConfig, init_weights: dict | None = None) -> Path:
+    """Train (or resume) into out_dir; returns the final model file out_dir/model.pt."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = _Data(Path(dataset), cfg)
+    model = build_model(spec)
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
+    total = cfg.epochs * data.steps_per_epoch
+    last = total if cfg.max_steps is None else min(total, cfg.max_steps)
+    ckpt_path = out_dir / "checkpoint.pt"
+    train_log = CsvLog(out_dir / "train_log.csv", TRAIN_FIELDS)
+    valid_log = CsvLog(out_dir / "valid_log.csv", VALID_FIELDS)
+    step = 0
+    state = None
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if state["spec"] != spec.to_dict() or _resumable(state["config"]) != _resumable(asdict(cfg)):
+            raise FlowError(f"{ckpt_path}: checkpoint was made with another model or config; use a new --out or delete it")
+        model.load_state_dict(state["model"])
+    # Created after loading: Brevitas replaces some parameters (quantizer scales) on
+    # load_state_dict, and an optimizer made earlier would keep updating the old ones.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        print(f"resuming from {ckpt_path} at step {step}/{last}")
+    train_log.truncate_after(step)
+    valid_log.truncate_after(step)
+    (out_dir / "config.yaml").write_text(_describe(spec, cfg, dataset, model))
+
+    def save_checkpoint():
+        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                     "spec": spec.to_dict(), "config": asdict(cfg)}, ckpt_path)
+
+    # Ctrl-C / SIGTERM finish the current step, save a checkpoint and stop, so the
+    # checkpoint always matches the step count it records.
+    stop = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    model.train()
+    running = []
+    bar = tqdm(total=last, initial=step, desc=f"train {spec.name}", unit="step", dynamic_ncols=True)
+    try:
+        while step < last:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, cfg)
+            x, y, lengths = data.tensors(data.batch_indices(step))
+            losses = ctc_loss(model(x), y, lengths)
+            optimizer.zero_grad()
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            running.append([losses[k].item() for k in ("total", "ctc", "smooth")])
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == last:
+                mean = np.mean(running, axis=0)
+                running = []
+                train_log.append({"step": step, "epoch": step / data.steps_per_epoch, "lr": optimizer.param_groups[0]["lr"],
+                                  "loss": mean[0], "ctc": mean[1], "smooth": mean[2]})
+                bar.set_postfix(loss=f"{mean[0]:.3f}")
+            if step % data.steps_per_epoch == 0 or step == last:
+                metrics = validate(model, data, cfg.batch_size)
+                valid_log.append({"step": step, "epoch": step / data.steps_per_epoch, **metrics})
+                bar.write(f"step {step}: valid loss {metrics['valid_loss']:.3f}, "
+                          f"accuracy median {100 * metrics['valid_accuracy_median']:.1f}%")
+            if step % cfg.checkpoint_every == 0 or step == last or stop:
+                save_checkpoint()
+            if stop:
+                bar.close()
+                raise FlowError(f"interrupted at step {step}; checkpoint saved to {ckpt_path}, rerun the same command to resume")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    bar.close()
+    plot_training(train_log.rows(), valid_log.rows(), out_dir / "training_curve.png", f"{spec.name} ({count_parameters(model):,} parameters)")
+    final = out_dir / "model.pt"
+    rows = valid_log.rows()
+    save_model(model, final, {"steps": step, "seed": cfg.seed, "dataset": str(dataset),
+                              "valid_accuracy_median": float(rows[-1]["valid_accuracy_median"]) if rows else None})
+    return final
+
+
+def _resumable(config: dict) -> dict:
+    """The settings a resumed run must share with the run it continues (max_steps may grow)."""
+    return {k: v for k, v in config.items() if k != "max_steps"}
+
+
+def _describe(spec: ModelSpec, cfg: TrainConfig, dataset, model) -> str:
+    import yaml
+
+    return yaml.safe_dump({"model": spec.to_dict(), "train": asdict(cfg), "dataset": str(dataset),
+                           "parameters": count_parameters(model), "torch": str(torch.__version__)}, sort_keys=False)
