@@ -68,6 +68,8 @@ def test_accuracy_definition():
     assert accuracy(insertion, ref) == pytest.approx(33 / 34)
     assert accuracy(ref[:10], ref) == 0.0  # covers under half the reference
     assert accuracy("", ref) == 0.0
+    # unaligned junk at the ends of a call is clipped, as in Bonito's local alignment
+    assert accuracy("TTTTTTTTTTTT" + ref + "GGGGGGGGGGGG", ref) == 1.0
 
 
 def test_align_finds_the_reverse_strand():
@@ -75,7 +77,7 @@ def test_align_finds_the_reverse_strand():
     from flow.data.pore_model import reverse_complement
 
     call = reverse_complement(genome[1000:1400])
-    aln = align(call, genome, infix=True, both_strands=True)
+    aln = align(call, genome, both_strands=True)
     assert aln.strand == "-" and aln.accuracy == 1.0 and (aln.ref_start, aln.ref_end) == (1000, 1400)
 
 

@@ -40,7 +40,7 @@ def run(args):
         if read_id in refs:
             acc, mode = accuracy(seq, refs[read_id], args.min_coverage), "per-read"
         else:
-            alns = [a for a in (align(seq, ref, infix=True, both_strands=True) for ref in refs.values()) if a]
+            alns = [a for a in (align(seq, ref, both_strands=True) for ref in refs.values()) if a]
             acc, mode = (max(a.accuracy for a in alns) if alns else 0.0), "genome"
         rows.append((read_id, len(seq), mode, acc))
     if not rows:

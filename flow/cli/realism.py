@@ -24,6 +24,7 @@ def run(args):
         stats["speed_spread_cv"] = float(speed.std() / speed.mean()) if len(speed) > 1 else float("nan")
         table[str(path)] = stats
     keys = list(next(iter(table.values())))
-    print("statistic".ljust(24) + "".join(Path(p).name[:22].rjust(24) for p in table))
+    labels = ["/".join(Path(p).parts[-2:])[-30:] for p in table]
+    print("statistic".ljust(24) + "".join(label.rjust(32) for label in labels))
     for k in keys:
-        print(k.ljust(24) + "".join(f"{table[p][k]:24.3f}" for p in table))
+        print(k.ljust(24) + "".join(f"{table[p][k]:32.3f}" for p in table))

@@ -5,8 +5,10 @@ from pathlib import Path
 import torch
 
 from flow.errors import FlowError
-from flow.nn.config import ModelSpec, parse_model
+from flow.nn.config import ModelSpec, load_model_spec, parse_model
 from flow.nn.model import Basecaller, build_model
+from flow.nn.pretrained import load_pretrained
+from flow.paths import MODELS_DIR
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -22,14 +24,18 @@ def save_model(model: Basecaller, path: Path, meta: dict | None = None) -> None:
 
 
 def load_model(path_or_name: str) -> tuple[Basecaller, dict]:
-    """A model file (.pt), or a shipped model name (models/<name>.pt beside its YAML)."""
+    """A model file (.pt); a shipped model name (models/<name>.pt beside its YAML); or a
+    model YAML with a `pretrained:` entry (weights from shared data, e.g. the teacher)."""
     path = Path(path_or_name)
-    if not path.exists():
-        from flow.paths import MODELS_DIR
-
-        path = MODELS_DIR / f"{path_or_name}.pt"
-        if not path.exists():
-            raise FlowError(f"model {path_or_name!r}: no such file, and no trained {path} shipped")
+    if not path.exists() or path.suffix in (".yaml", ".yml"):
+        trained = MODELS_DIR / f"{path_or_name}.pt"
+        if trained.exists():
+            path = trained
+        else:
+            spec = load_model_spec(path_or_name)
+            if "pretrained" not in spec.extra:
+                raise FlowError(f"model {path_or_name!r}: no trained weights ({trained} is not shipped); train it with `rubicon train`")
+            return load_pretrained(spec), {"pretrained": spec.extra["pretrained"]}
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         spec: ModelSpec = parse_model(blob["spec"], str(path))

@@ -21,7 +21,8 @@ from flow.errors import FlowError
 from flow.paths import MODELS_DIR
 
 LAYER_TYPES = ("conv", "separable", "pool")
-LAYER_KEYS = {"type", "channels", "kernel", "stride", "groups", "weight_bits", "act_bits", "repeat", "residual", "dilation"}
+LAYER_KEYS = {"type", "channels", "kernel", "stride", "groups", "weight_bits", "act_bits", "repeat", "residual", "dilation", "activation"}
+ACTIVATIONS = ("relu", "swish")
 
 
 @dataclass
@@ -36,6 +37,7 @@ class LayerSpec:
     repeat: int = 1
     residual: bool = False
     dilation: int = 1
+    activation: str = "relu"  # swish only in float layers (teachers); hardware layers use ReLU
 
 
 @dataclass
@@ -44,6 +46,7 @@ class ModelSpec:
     layers: list[LayerSpec]
     input_bits: int | None = 8
     head_weight_bits: int | None = 8
+    head_bias: bool = False
     classes: int = 5
     description: str = ""
     source: str = ""
@@ -65,7 +68,7 @@ class ModelSpec:
                 {k: v for k, v in vars(layer).items() if v != getattr(LayerSpec, k, None) or k in ("type", "channels")}
                 for layer in self.layers
             ],
-            "head": {"classes": self.classes, "weight_bits": self.head_weight_bits},
+            "head": {"classes": self.classes, "weight_bits": self.head_weight_bits, "bias": self.head_bias},
             **self.extra,
         }
 
@@ -102,6 +105,10 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
             raise FlowError(f"{where}: groups must be a positive integer or 'depthwise'")
         _check_bits(spec.weight_bits, where)
         _check_bits(spec.act_bits, where)
+        if spec.activation not in ACTIVATIONS:
+            raise FlowError(f"{where}: activation must be one of {ACTIVATIONS} (got {spec.activation!r})")
+        if spec.activation == "swish" and spec.act_bits is not None:
+            raise FlowError(f"{where}: swish is float only; set act_bits: null or use relu (thresholds need a monotonic activation)")
         layers.append(spec)
     if not layers:
         raise FlowError(f"{source}: a model needs at least one layer")
@@ -112,6 +119,7 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
         layers=layers,
         input_bits=_check_bits((data.get("input") or {}).get("act_bits", 8), f"{source} input"),
         head_weight_bits=_check_bits(head.get("weight_bits", 8), f"{source} head"),
+        head_bias=bool(head.get("bias", False)),
         classes=int(head.get("classes", 5)),
         description=str(data.get("description", "")),
         source=source,

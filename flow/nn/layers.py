@@ -5,13 +5,14 @@ from brevitas.quant import Int8ActPerTensorFloatMinMaxInit, Int8WeightPerChannel
 from torch import nn
 
 
-def conv(in_ch: int, out_ch: int, kernel: int, bits: int | None, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Module:
-    """1-D convolution with 'same' padding (for odd kernels) and no bias (BatchNorm follows)."""
+def conv(in_ch: int, out_ch: int, kernel: int, bits: int | None, stride: int = 1, groups: int = 1,
+         dilation: int = 1, bias: bool = False) -> nn.Module:
+    """1-D convolution with 'same' padding (for odd kernels); no bias where BatchNorm follows."""
     padding = dilation * (kernel - 1) // 2
     if bits is None:
-        return nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups, dilation=dilation, bias=False)
+        return nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups, dilation=dilation, bias=bias)
     return qnn.QuantConv1d(
-        in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups, dilation=dilation, bias=False,
+        in_ch, out_ch, kernel, stride=stride, padding=padding, groups=groups, dilation=dilation, bias=bias,
         weight_quant=Int8WeightPerChannelFloat, weight_bit_width=bits,
     )
 
@@ -23,8 +24,10 @@ RELU_INIT_MAX = 4.0
 SIGNED_INIT_RANGE = 4.0
 
 
-def relu(bits: int | None) -> nn.Module:
-    """Unsigned activation quantizer (FINN folds it into integer thresholds)."""
+def activation(kind: str, bits: int | None) -> nn.Module:
+    """ReLU, quantized unsigned when `bits` is set (FINN folds it into integer thresholds); or float swish."""
+    if kind == "swish":
+        return nn.SiLU()
     if bits is None:
         return nn.ReLU()
     return qnn.QuantReLU(act_quant=Uint8ActPerTensorFloatMaxInit, bit_width=bits, max_val=RELU_INIT_MAX)

@@ -15,7 +15,7 @@ class ConvLayer(nn.Sequential):
         super().__init__(
             L.conv(in_ch, spec.channels, spec.kernel, spec.weight_bits, spec.stride, groups, spec.dilation),
             L.batchnorm(spec.channels),
-            L.relu(spec.act_bits),
+            L.activation(spec.activation, spec.act_bits),
         )
 
 
@@ -29,7 +29,7 @@ class SeparableLayer(nn.Module):
         self.mid_quant = L.signed_quant(spec.act_bits)
         self.pointwise = L.conv(in_ch, spec.channels, 1, spec.weight_bits)
         self.bn = L.batchnorm(spec.channels)
-        self.act = L.relu(spec.act_bits) if activation else nn.Identity()
+        self.act = L.activation(spec.activation, spec.act_bits) if activation else nn.Identity()
 
     def forward(self, x):
         return self.act(self.bn(L.as_tensor(self.pointwise(self.mid_quant(self.grouped(x))))))
@@ -56,7 +56,7 @@ class SeparableStack(nn.Module):
         if spec.residual:
             self.skip = nn.Sequential(L.conv(in_ch, spec.channels, 1, spec.weight_bits, spec.stride), L.batchnorm(spec.channels))
             self.join_quant = L.signed_quant(spec.act_bits)
-            self.act = L.relu(spec.act_bits)
+            self.act = L.activation(spec.activation, spec.act_bits)
 
     def forward(self, x):
         y = self.body(x)
@@ -81,7 +81,7 @@ class Basecaller(nn.Module):
             blocks.append(SeparableStack(ch, layer) if layer.type == "separable" else ConvLayer(ch, layer))
             ch = layer.channels
         self.encoder = nn.Sequential(*blocks)
-        self.head = L.conv(ch, spec.classes, 1, spec.head_weight_bits)
+        self.head = L.conv(ch, spec.classes, 1, spec.head_weight_bits, bias=spec.head_bias)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-softmax scores [N, classes, T']."""
