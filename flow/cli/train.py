@@ -1,21 +1,30 @@
-"""Train a model YAML on a chunk dataset (CTC, quantization-aware); rerun to resume."""
+"""Train a model YAML on chunk datasets (CTC, quantization-aware, optional distillation); rerun to resume.
+
+Distillation (`--kd-alpha`, datasets made by `rubicon chunkify --teacher`): loss =
+α·T²·KL(teacher ‖ student) + (1−α)·(CTC + label smoothing), per frame, softmax over classes.
+"""
 from dataclasses import fields
 from pathlib import Path
 
+from flow.nn.checkpoint import load_model
 from flow.nn.config import load_model_spec
 from flow.train.trainer import TrainConfig, train
+from flow.nn.transfer import matching_weights
 
 
 def add_arguments(p):
     p.add_argument("model", help="model YAML, or a name in models/")
-    p.add_argument("dataset", type=Path, help="chunk dataset directory (rubicon chunkify)")
+    p.add_argument("datasets", type=Path, nargs="+", help="chunk dataset directories (rubicon chunkify)")
     p.add_argument("-o", "--out", required=True, type=Path, help="training directory (checkpoints, logs, model.pt)")
+    p.add_argument("--init", metavar="MODEL", help="start from the tensors of MODEL whose names and shapes match (e.g. teacher_sbonito)")
     for f in fields(TrainConfig):
         kind = int if f.name == "max_steps" else type(f.default)
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default %(default)s)")
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help="(default %(default)s)")
 
 
 def run(args):
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    final = train(load_model_spec(args.model), args.dataset, args.out, cfg)
+    spec = load_model_spec(args.model)
+    init = matching_weights(spec, load_model(args.init)[0]) if args.init else None
+    final = train(spec, args.datasets, args.out, cfg, init_weights=init)
     print(f"model → {final}")

@@ -1,4 +1,5 @@
 """Cutting reads into fixed-length chunks: labelled (training, Bonito layout) and unlabelled (basecalling)."""
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,30 +29,62 @@ def labelled_chunks(read: Read, chunk_len: int, min_bases: int = 5) -> tuple[lis
     return chunks, refs
 
 
-def write_chunk_dataset(directory: Path, chunks: list[np.ndarray], refs: list[np.ndarray]) -> None:
-    """Bonito layout: chunks.npy [N, L] float16, references.npy [N, maxlen] uint8 (0-padded), reference_lengths.npy."""
-    if not chunks:
-        raise FlowError(f"no labelled chunks to write to {directory}: reads too short for the chunk length?")
-    directory.mkdir(parents=True, exist_ok=True)
+@dataclass
+class ChunkDataset:
+    """Bonito layout, plus optional teacher logits for distillation.
+
+    chunks [N, L] float16; references [N, S] uint8 (0-padded labels 1..4);
+    reference_lengths [N]; teacher_logits [N, C, T'] float16 (optional).
+    """
+
+    chunks: np.ndarray
+    references: np.ndarray
+    reference_lengths: np.ndarray
+    teacher_logits: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+def pad_labels(refs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(r) for r in refs], dtype=np.uint16)
-    padded = np.zeros((len(refs), int(lengths.max())), dtype=np.uint8)
+    padded = np.zeros((len(refs), max(1, int(lengths.max()))), dtype=np.uint8)
     for i, r in enumerate(refs):
         padded[i, : len(r)] = r
+    return padded, lengths
+
+
+def write_chunk_dataset(directory: Path, chunks: list[np.ndarray], refs: list[np.ndarray],
+                        teacher_logits: np.ndarray | None = None) -> None:
+    if not chunks:
+        raise FlowError(f"no chunks to write to {directory}: reads too short for the chunk length?")
+    directory.mkdir(parents=True, exist_ok=True)
+    padded, lengths = pad_labels(refs)
     np.save(directory / "chunks.npy", np.stack(chunks).astype(np.float16))
     np.save(directory / "references.npy", padded)
     np.save(directory / "reference_lengths.npy", lengths)
+    if teacher_logits is not None:
+        np.save(directory / "teacher_logits.npy", teacher_logits.astype(np.float16))
 
 
-def load_chunk_dataset(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_chunk_dataset(directory: Path) -> ChunkDataset:
     directory = Path(directory)
     try:
-        return (
+        teacher = directory / "teacher_logits.npy"
+        return ChunkDataset(
             np.load(directory / "chunks.npy", mmap_mode="r"),
             np.load(directory / "references.npy"),
             np.load(directory / "reference_lengths.npy"),
+            np.load(teacher, mmap_mode="r") if teacher.exists() else None,
         )
     except (OSError, ValueError) as exc:
         raise FlowError(f"{directory} is not a chunk dataset (chunks.npy, references.npy, reference_lengths.npy): {exc}") from None
+
+
+def unlabelled_chunks(read: Read, chunk_len: int) -> list[np.ndarray]:
+    """Consecutive non-overlapping chunks of a whole normalised read (distillation input)."""
+    signal = normalise(read.pa())
+    return [signal[s : s + chunk_len] for s in range(0, signal.size - chunk_len + 1, chunk_len)]
 
 
 def basecall_chunks(signal: np.ndarray, chunk_len: int, overlap: int, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:

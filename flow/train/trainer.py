@@ -23,9 +23,10 @@ from flow.nn.checkpoint import atomic_save, save_model
 from flow.nn.config import ModelSpec
 from flow.nn.model import build_model, count_parameters
 from flow.train.ctc import ctc_loss
+from flow.train.distill import kd_loss
 from flow.train.metrics import CsvLog, plot_training
 
-TRAIN_FIELDS = ["step", "epoch", "lr", "loss", "ctc", "smooth"]
+TRAIN_FIELDS = ["step", "epoch", "lr", "loss", "ctc", "smooth", "kd"]
 VALID_FIELDS = ["step", "epoch", "valid_loss", "valid_accuracy_mean", "valid_accuracy_median"]
 
 
@@ -43,6 +44,8 @@ class TrainConfig:
     max_steps: int | None = None   # stop early (tests, benchmarks); the schedule still spans all epochs
     seed: int = 1
     threads: int = 2
+    kd_alpha: float = 0.0          # weight of the distillation term (needs teacher_logits.npy in every dataset)
+    kd_temperature: float = 2.0
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -53,29 +56,65 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 class _Data:
-    """Chunk dataset split into train and a fixed validation tail."""
+    """One or more chunk datasets seen as one; each keeps its last chunks for validation."""
 
-    def __init__(self, directory: Path, cfg: TrainConfig):
-        chunks, refs, lengths = load_chunk_dataset(directory)
-        n_valid = min(cfg.valid_chunks, len(chunks) // 10)
-        self.chunks, self.refs, self.lengths = chunks, refs, lengths
-        self.n_train = len(chunks) - n_valid
-        self.valid = np.arange(self.n_train, len(chunks))
-        self.steps_per_epoch = self.n_train // cfg.batch_size
+    def __init__(self, directories: list[Path], cfg: TrainConfig):
+        sets = [load_chunk_dataset(d) for d in directories]
+        lengths = {s.chunks.shape[1] for s in sets}
+        if len(lengths) > 1:
+            raise FlowError(f"datasets {', '.join(map(str, directories))} have different chunk lengths {sorted(lengths)}")
+        self.with_teacher = all(s.teacher_logits is not None for s in sets)
+        if cfg.kd_alpha > 0 and not self.with_teacher:
+            missing = [str(d) for d, s in zip(directories, sets) if s.teacher_logits is None]
+            raise FlowError(f"--kd-alpha needs teacher logits; {', '.join(missing)} has none (rubicon chunkify --teacher)")
+        self.sets = sets
+        self.offsets = np.cumsum([0] + [len(s) for s in sets])
+        train, valid = [], []
+        per_set = max(1, cfg.valid_chunks // len(sets))
+        for offset, s in zip(self.offsets, sets):
+            n_valid = min(per_set, len(s) // 10)
+            train.append(np.arange(offset, offset + len(s) - n_valid))
+            valid.append(np.arange(offset + len(s) - n_valid, offset + len(s)))
+        self.train_ids, self.valid = np.concatenate(train), np.concatenate(valid)
+        self.steps_per_epoch = len(self.train_ids) // cfg.batch_size
         if self.steps_per_epoch == 0:
-            raise FlowError(f"{directory}: {self.n_train} training chunks is fewer than one batch of {cfg.batch_size}")
+            raise FlowError(f"{directories[0]}: {len(self.train_ids)} training chunks is fewer than one batch of {cfg.batch_size}")
         self.seed, self.batch = cfg.seed, cfg.batch_size
 
     def batch_indices(self, step: int) -> np.ndarray:
         epoch, index = divmod(step, self.steps_per_epoch)
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.n_train)
-        return np.sort(order[index * self.batch : (index + 1) * self.batch])
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.train_ids))
+        return np.sort(self.train_ids[order[index * self.batch : (index + 1) * self.batch]])
+
+    def _gather(self, field: str, idx: np.ndarray) -> list[np.ndarray]:
+        which = np.searchsorted(self.offsets, idx, side="right") - 1
+        return [np.asarray(getattr(self.sets[w], field)[i - self.offsets[w]]) for w, i in zip(which, idx)]
 
     def tensors(self, idx: np.ndarray):
-        x = torch.from_numpy(np.asarray(self.chunks[idx], dtype=np.float32))[:, None, :]
-        lengths = self.lengths[idx].astype(np.int64)
-        y = torch.from_numpy(self.refs[idx, : lengths.max()].astype(np.int64))
-        return x, y, torch.from_numpy(lengths)
+        """Signal [B, 1, L], labels [B, S], label lengths [B], teacher logits [B, C, T'] or None."""
+        x = torch.from_numpy(np.stack(self._gather("chunks", idx)).astype(np.float32))[:, None, :]
+        lengths = np.array([int(n) for n in self._gather("reference_lengths", idx)], dtype=np.int64)
+        refs = self._gather("references", idx)
+        y = np.zeros((len(idx), max(1, lengths.max())), dtype=np.int64)
+        for row, (ref, n) in enumerate(zip(refs, lengths)):
+            y[row, :n] = ref[:n]
+        teacher = torch.from_numpy(np.stack(self._gather("teacher_logits", idx))) if self.with_teacher else None
+        return x, torch.from_numpy(y), torch.from_numpy(lengths), teacher
+
+
+def step_loss(model, x, y, lengths, teacher, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """CTC (+ smoothing) on the labels, plus the KD term when `kd_alpha` > 0."""
+    logits = model.logits(x)
+    losses = ctc_loss(torch.log_softmax(logits, dim=1).permute(2, 0, 1), y, lengths)
+    if cfg.kd_alpha > 0:
+        if teacher.shape != logits.shape:
+            raise FlowError(f"teacher frames {tuple(teacher.shape[1:])} do not match the student's {tuple(logits.shape[1:])}: "
+                            "a student with another stride trains on the pseudo-labels alone (--kd-alpha 0)")
+        losses["kd"] = kd_loss(logits, teacher, cfg.kd_temperature)
+        losses["total"] = cfg.kd_alpha * losses["kd"] + (1 - cfg.kd_alpha) * losses["total"]
+    else:
+        losses["kd"] = logits.new_zeros(())
+    return losses
 
 
 def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
@@ -84,7 +123,7 @@ def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
     with torch.no_grad():
         for start in range(0, len(data.valid), batch_size):
             idx = data.valid[start : start + batch_size]
-            x, y, lengths = data.tensors(idx)
+            x, y, lengths, _ = data.tensors(idx)
             log_probs = model(x)
             losses.append(float(ctc_loss(log_probs, y, lengths)["ctc"]) * len(idx))
             for i in range(len(idx)):
@@ -98,13 +137,17 @@ def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
     }
 
 
-def train(spec: ModelSpec, dataset: Path, out_dir: Path, cfg: TrainConfig, init_weights: dict | None = None) -> Path:
-    """Train (or resume) into out_dir; returns the final model file out_dir/model.pt."""
+def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: TrainConfig, init_weights: dict | None = None) -> Path:
+    """Train (or resume) into out_dir; returns the final model file out_dir/model.pt.
+
+    `init_weights` seeds the model before training (e.g. a teacher's matching tensors).
+    """
+    datasets = [Path(d) for d in (datasets if isinstance(datasets, list | tuple) else [datasets])]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    data = _Data(Path(dataset), cfg)
+    data = _Data(datasets, cfg)
     model = build_model(spec)
     if init_weights is not None:
         model.load_state_dict(init_weights)
@@ -129,7 +172,7 @@ def train(spec: ModelSpec, dataset: Path, out_dir: Path, cfg: TrainConfig, init_
         print(f"resuming from {ckpt_path} at step {step}/{last}")
     train_log.truncate_after(step)
     valid_log.truncate_after(step)
-    (out_dir / "config.yaml").write_text(_describe(spec, cfg, dataset, model))
+    (out_dir / "config.yaml").write_text(_describe(spec, cfg, datasets, model))
 
     def save_checkpoint():
         atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
@@ -146,20 +189,19 @@ def train(spec: ModelSpec, dataset: Path, out_dir: Path, cfg: TrainConfig, init_
         while step < last:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
-            x, y, lengths = data.tensors(data.batch_indices(step))
-            losses = ctc_loss(model(x), y, lengths)
+            losses = step_loss(model, *data.tensors(data.batch_indices(step)), cfg)
             optimizer.zero_grad()
             losses["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             step += 1
-            running.append([losses[k].item() for k in ("total", "ctc", "smooth")])
+            running.append([losses[k].item() for k in ("total", "ctc", "smooth", "kd")])
             bar.update(1)
             if step % cfg.log_every == 0 or step == last:
                 mean = np.mean(running, axis=0)
                 running = []
                 train_log.append({"step": step, "epoch": step / data.steps_per_epoch, "lr": optimizer.param_groups[0]["lr"],
-                                  "loss": mean[0], "ctc": mean[1], "smooth": mean[2]})
+                                  "loss": mean[0], "ctc": mean[1], "smooth": mean[2], "kd": mean[3]})
                 bar.set_postfix(loss=f"{mean[0]:.3f}")
             if step % data.steps_per_epoch == 0 or step == last:
                 metrics = validate(model, data, cfg.batch_size)
@@ -178,18 +220,21 @@ def train(spec: ModelSpec, dataset: Path, out_dir: Path, cfg: TrainConfig, init_
     plot_training(train_log.rows(), valid_log.rows(), out_dir / "training_curve.png", f"{spec.name} ({count_parameters(model):,} parameters)")
     final = out_dir / "model.pt"
     rows = valid_log.rows()
-    save_model(model, final, {"steps": step, "seed": cfg.seed, "dataset": str(dataset),
+    save_model(model, final, {"steps": step, "seed": cfg.seed, "datasets": [str(d) for d in datasets],
                               "valid_accuracy_median": float(rows[-1]["valid_accuracy_median"]) if rows else None})
     return final
 
 
 def _resumable(config: dict) -> dict:
-    """The settings a resumed run must share with the run it continues (max_steps may grow)."""
-    return {k: v for k, v in config.items() if k != "max_steps"}
+    """The settings a resumed run must share with the run it continues (max_steps may grow).
+
+    Settings added since the checkpoint was written count at their defaults.
+    """
+    return {k: v for k, v in (asdict(TrainConfig()) | config).items() if k != "max_steps"}
 
 
-def _describe(spec: ModelSpec, cfg: TrainConfig, dataset, model) -> str:
+def _describe(spec: ModelSpec, cfg: TrainConfig, datasets, model) -> str:
     import yaml
 
-    return yaml.safe_dump({"model": spec.to_dict(), "train": asdict(cfg), "dataset": str(dataset),
+    return yaml.safe_dump({"model": spec.to_dict(), "train": asdict(cfg), "datasets": [str(d) for d in datasets],
                            "parameters": count_parameters(model), "torch": str(torch.__version__)}, sort_keys=False)
