@@ -34,7 +34,7 @@ $(RUNS)/ds_train/chunks.npy:
 	rubicon chunkify $(RUNS)/sim_train/truth.hdf5 -o $(RUNS)/ds_train
 
 train-shipped: train-data
-	rubicon train $(MODEL) $(RUNS)/ds_train -o $(RUNS)/$(MODEL) --epochs 6 --checkpoint-every 200 --log-every 50 --seed 1
+	rubicon train $(MODEL) $(RUNS)/ds_train -o $(RUNS)/$(MODEL) --epochs 4 --checkpoint-every 200 --log-every 50 --seed 1
 	cp $(RUNS)/$(MODEL)/model.pt models/$(MODEL).pt
 
 eval-shipped:

@@ -1,0 +1,1 @@
+"""Brevitas → QONNX export of trained basecallers."""

@@ -1,0 +1,59 @@
+"""Shared behaviour of the dataflow ops: channels-last integer streams [N, T, C].
+
+Tensors are held as int64 numpy arrays during execution (exact at any accumulator width);
+their ONNX containers are float32, as in FINN, with qonnx DataType annotations giving the
+true integer type.
+"""
+import numpy as np
+from onnx import helper
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.base import CustomOp
+
+DOMAIN = "flow.ir.ops"
+
+
+class DataflowOp(CustomOp):
+    """A streaming node: one input stream of [N, T, C] frames unless an op says otherwise."""
+
+    def get_nodeattr_types(self):
+        return {
+            "inputDataType": ("s", True, ""),
+            "outputDataType": ("s", True, ""),
+            "numInputVectors": ("ints", False, [1, 1]),  # [N, T] of the input stream
+        }
+
+    def out_shape(self, model) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def make_shape_compatible_op(self, model):
+        shape = self.out_shape(model)
+        values = np.zeros(shape, dtype=np.float32)
+        return helper.make_node("Constant", [], [self.onnx_node.output[0]],
+                                value=helper.make_tensor("const", 1, shape, values.flatten()))
+
+    def infer_node_datatype(self, model):
+        for out in self.onnx_node.output:
+            model.set_tensor_datatype(out, DataType[self.get_nodeattr("outputDataType")])
+
+    def verify_node(self):
+        return [f"{self.onnx_node.name}: ok"]
+
+    def input_array(self, context, index: int = 0) -> np.ndarray:
+        value = context[self.onnx_node.input[index]]
+        if np.issubdtype(np.asarray(value).dtype, np.floating):
+            rounded = np.rint(value)
+            if not np.array_equal(rounded, value):
+                raise ValueError(f"{self.onnx_node.name}: input {self.onnx_node.input[index]} holds non-integer values")
+            value = rounded
+        return np.asarray(value).astype(np.int64)
+
+
+def multithreshold(values: np.ndarray, thresholds: np.ndarray, out_bias: int) -> np.ndarray:
+    """FINN multi-thresholding on channels-last ints: count of thresholds ≤ value, plus a bias."""
+    return (values[..., None] >= thresholds).sum(axis=-1).astype(np.int64) + out_bias
+
+
+def check_range(node_name: str, values: np.ndarray, dtype_name: str) -> None:
+    dt = DataType[dtype_name]
+    if values.size and (values.min() < dt.min() or values.max() > dt.max()):
+        raise ValueError(f"{node_name}: values [{values.min()}, {values.max()}] exceed its output type {dtype_name}")
