@@ -4,7 +4,10 @@ RUNS ?= runs
 MODEL ?= rubicall_s
 SEED ?= 11
 
-.PHONY: help install test test-slow bench-train train-data train-shipped eval-shipped clean
+BUILD ?= build
+CHUNK ?= 4200
+
+.PHONY: help install test test-slow bench-train train-data train-shipped eval-shipped export lower clean
 
 help:
 	@echo "make install        install the flow and its test tools (pip, editable)"
@@ -14,6 +17,8 @@ help:
 	@echo "make train-data     simulate the training reads (random genome, never lambda) and cut chunks"
 	@echo "make train-shipped  train models/$(MODEL).pt as shipped (resumes if interrupted)"
 	@echo "make eval-shipped   accuracy of the shipped model on simulated lambda and real reads"
+	@echo "make export lower   QONNX export and the integer dataflow graph of MODEL into build/MODEL/"
+	@echo "make distill        distil the real-data teacher into STUDENT (teacher targets on real unlabelled reads)"
 
 install:
 	$(PYTHON) -m pip install -e ".[test]"
@@ -40,5 +45,33 @@ train-shipped: train-data
 eval-shipped:
 	$(PYTHON) bench/eval_shipped.py --model $(MODEL) --runs $(RUNS)
 
+export:
+	mkdir -p $(BUILD)/$(MODEL)
+	rubicon export $(MODEL) -o $(BUILD)/$(MODEL)/model.onnx --chunk-len $(CHUNK)
+
+lower: export
+	rubicon lower $(BUILD)/$(MODEL)/model.onnx -o $(BUILD)/$(MODEL)/dataflow.onnx
+
 clean:
 	rm -rf $(RUNS) build .pytest_cache
+
+# --- distillation (issue: real-signal accuracy) ---------------------------------------
+STUDENT ?= sbonito_q8
+TEACHER ?= teacher_sbonito
+UNLABELLED ?= $(or $(RUBICON_DATA),../shared/data)/reads/unlabelled_r9.4.1/unlabelled_r9.4.1_dna.blow5
+
+.PHONY: distill-data distill
+
+distill-data: $(RUNS)/kd_real/chunks.npy $(RUNS)/kd_sim/chunks.npy
+
+$(RUNS)/kd_real/chunks.npy:
+	rubicon chunkify $(UNLABELLED) --teacher $(TEACHER) -o $(RUNS)/kd_real
+
+$(RUNS)/kd_sim/chunks.npy: $(RUNS)/ds_train/chunks.npy
+	rubicon simulate --random-genome 2000000 -n 400 --seed 12 -o $(RUNS)/sim_kd
+	rubicon chunkify $(RUNS)/sim_kd/truth.hdf5 --teacher $(TEACHER) -o $(RUNS)/kd_sim
+
+distill: distill-data
+	rubicon train $(STUDENT) $(RUNS)/kd_real $(RUNS)/kd_sim -o $(RUNS)/$(STUDENT) --init $(TEACHER) \
+		--kd-alpha 0.9 --kd-temperature 2 --lr 5e-4 --warmup-steps 100 --epochs 2 --checkpoint-every 100 --log-every 25 --seed 1
+	cp $(RUNS)/$(STUDENT)/model.pt models/$(STUDENT).pt

@@ -5,7 +5,7 @@ import sys
 from flow import __version__
 from flow.errors import FlowError
 
-COMMANDS = ("simulate", "chunkify", "train", "basecall", "evaluate", "realism", "export")
+COMMANDS = ("simulate", "chunkify", "train", "basecall", "evaluate", "realism", "export", "lower")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
     try:
         return args.run(args) or 0
     except FlowError as exc:

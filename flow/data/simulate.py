@@ -3,9 +3,12 @@
 Speed is the quantity dynamic pooling adapts to, so it varies at three scales, each
 recorded per read: a per-read speed factor (log-normal), a slow within-read drift
 (an Ornstein–Uhlenbeck process on log speed over bases) and per-base dwell drawn from a
-gamma distribution with occasional long stalls. Noise is white heavy-tailed noise plus a
-slow AR(1) wander, matching the statistics measured on real R9.4.1 reads (see
-`flow.data.realism` and the README for both sets of figures).
+gamma distribution with occasional long stalls. Noise is per-sample AR(1) noise with
+heavy-tailed innovations plus a slow baseline wander; k-mer levels get a small per-base
+jitter. The defaults are set against two references (README, "Simulator realism"): the
+statistics measured on the real mapped-signal sample, and the accuracy the real-data
+teacher reaches on simulated reads, which keeps the noise from being more random than
+real signal is.
 """
 import uuid
 from dataclasses import asdict, dataclass
@@ -29,11 +32,12 @@ class SimConfig:
     read_speed_sd: float = 0.12      # SD of log per-read speed factor
     drift_sd: float = 0.15           # stationary SD of the within-read log-speed drift
     drift_bases: float = 400.0       # correlation length of the drift, in bases
-    level_jitter: float = 1.0        # × the pore model's level_stdv, per base
-    sublevel_sd: float = 5.0         # pA, SD of the two half-step levels inside a base
-    white_noise: float = 1.6         # pA, SD of the white component (t-distributed)
-    noise_df: float = 4.0            # degrees of freedom of the white component
-    wander_sd: float = 2.6           # pA, stationary SD of the slow AR(1) component
+    level_jitter: float = 0.3        # × the pore model's level_stdv, per base
+    sublevel_sd: float = 0.0         # pA, SD of two half-step levels inside a base (off by default, see README)
+    noise_sd: float = 2.0            # pA, stationary SD of the per-sample noise (AR(1), t-distributed innovations)
+    noise_phi: float = 0.45          # AR(1) coefficient of the per-sample noise (lag-1 correlation)
+    noise_df: float = 4.0            # degrees of freedom of the noise innovations (heavy tails)
+    wander_sd: float = 0.8           # pA, stationary SD of the slow AR(1) baseline wander
     wander_phi: float = 0.93         # AR(1) coefficient of the slow component
     scale_sd: float = 0.06           # per-read multiplicative scale SD
     shift_sd: float = 6.0            # per-read additive shift SD, pA
@@ -90,8 +94,9 @@ def simulate_read(seq: str, model: PoreModel, cfg: SimConfig, rng: np.random.Gen
     first = np.floor(rng.random(n) * (dwell + 1)).astype(np.int64)
     halves = np.stack([first, dwell - first], axis=1).ravel()
     pa = pa + np.repeat(rng.normal(0.0, cfg.sublevel_sd, size=2 * n), halves)
-    white = rng.standard_t(cfg.noise_df, size=total) * cfg.white_noise / np.sqrt(cfg.noise_df / (cfg.noise_df - 2))
-    pa = pa + white + _ar1(total, cfg.wander_sd, cfg.wander_phi, rng)
+    innovations = rng.standard_t(cfg.noise_df, size=total) / np.sqrt(cfg.noise_df / (cfg.noise_df - 2))
+    noise = lfilter([cfg.noise_sd * np.sqrt(1 - cfg.noise_phi**2)], [1.0, -cfg.noise_phi], innovations)
+    pa = pa + noise + _ar1(total, cfg.wander_sd, cfg.wander_phi, rng)
     scale = float(1.0 + rng.normal(0.0, cfg.scale_sd))
     shift = float(rng.normal(0.0, cfg.shift_sd))
     pa = pa * scale + shift

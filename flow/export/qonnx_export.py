@@ -42,7 +42,7 @@ def export_model(model: Basecaller, path: Path, chunk_len: int) -> ModelWrapper:
     model = model.eval()
     try:
         with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-            export_qonnx(_Logits(model), input_t=torch.zeros(1, 1, chunk_len), export_path=str(tmp))
+            export_qonnx(_Logits(model).eval(), input_t=torch.zeros(1, 1, chunk_len), export_path=str(tmp))
         wrapped = cleanup_model(ModelWrapper(str(tmp)))
         for transform in (InferShapes(), InferDataTypes(), GiveUniqueNodeNames(), GiveReadableTensorNames()):
             wrapped = wrapped.transform(transform)

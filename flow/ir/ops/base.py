@@ -22,8 +22,12 @@ class DataflowOp(CustomOp):
             "numInputVectors": ("ints", False, [1, 1]),  # [N, T] of the input stream
         }
 
+    channel_attr = "NumChannels"  # the attribute that holds the output channel count
+
     def out_shape(self, model) -> tuple[int, ...]:
-        raise NotImplementedError
+        """[N, T, C_out]: same frames as the input unless an op (padding, windows) says otherwise."""
+        n, t = self.get_nodeattr("numInputVectors")
+        return (n, t, self.get_nodeattr(self.channel_attr))
 
     def make_shape_compatible_op(self, model):
         shape = self.out_shape(model)
@@ -49,8 +53,14 @@ class DataflowOp(CustomOp):
 
 
 def multithreshold(values: np.ndarray, thresholds: np.ndarray, out_bias: int) -> np.ndarray:
-    """FINN multi-thresholding on channels-last ints: count of thresholds ≤ value, plus a bias."""
-    return (values[..., None] >= thresholds).sum(axis=-1).astype(np.int64) + out_bias
+    """FINN multi-thresholding on channels-last ints: count of thresholds ≤ value, plus a bias.
+
+    Thresholds are non-decreasing per channel, so the count is a sorted search.
+    """
+    out = np.empty(values.shape, dtype=np.int64)
+    for c in range(values.shape[-1]):
+        out[..., c] = np.searchsorted(thresholds[c], values[..., c], side="right")
+    return out + out_bias
 
 
 def check_range(node_name: str, values: np.ndarray, dtype_name: str) -> None:

@@ -10,6 +10,12 @@ import numpy as np
 from flow.ir.ops.base import DataflowOp, check_range, multithreshold
 
 
+def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Integer matrix product through float64 BLAS: exact while |sums| < 2^53, which every
+    accumulator of ≤ 8-bit operands here is by many orders of magnitude."""
+    return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+
+
 class _Thresholded(DataflowOp):
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"ActVal": ("i", False, 0), "noActivation": ("i", False, 0),
@@ -29,35 +35,31 @@ class _Thresholded(DataflowOp):
 class MVAU(_Thresholded):
     """[N, T, MW] × W[MW, MH] → [N, T, MH], then thresholds [MH, levels] unless noActivation."""
 
+    channel_attr = "MH"
+
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"MW": ("i", True, 0), "MH": ("i", True, 0), "SIMD": ("i", False, 1),
                                                "PE": ("i", False, 1), "weightDataType": ("s", True, "")}
 
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("MH"))
-
     def execute_node(self, context, graph):
         x, w = self.input_array(context, 0), self.input_array(context, 1)
-        self.store(context, self.activate(context, x @ w, 2))
+        self.store(context, self.activate(context, exact_matmul(x, w), 2))
 
 
 class VVAU(_Thresholded):
     """Depthwise: [N, T, K·C] windows (element k·C + c) with W[C, K] → [N, T, C], then thresholds."""
 
+    channel_attr = "Channels"
+
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"Channels": ("i", True, 0), "Kernel": ("i", True, 1), "PE": ("i", False, 1),
                                                "SIMD": ("i", False, 1), "weightDataType": ("s", True, "")}
-
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("Channels"))
 
     def execute_node(self, context, graph):
         x, w = self.input_array(context, 0), self.input_array(context, 1)
         c, k = self.get_nodeattr("Channels"), self.get_nodeattr("Kernel")
         windows = x.reshape(x.shape[0], x.shape[1], k, c)
-        acc = np.einsum("ntkc,ck->ntc", windows, w)
+        acc = np.rint(np.einsum("ntkc,ck->ntc", windows.astype(np.float64), w.astype(np.float64))).astype(np.int64)
         self.store(context, self.activate(context, acc, 2))
 
 
@@ -66,10 +68,6 @@ class Thresholding(_Thresholded):
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"NumChannels": ("i", True, 0), "PE": ("i", False, 1)}
-
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("NumChannels"))
 
     def execute_node(self, context, graph):
         self.store(context, self.activate(context, self.input_array(context, 0), 1))

@@ -52,10 +52,6 @@ class DuplicateStreams(DataflowOp):
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"NumChannels": ("i", True, 0), "PE": ("i", False, 1), "NumOutputStreams": ("i", False, 2)}
 
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("NumChannels"))
-
     def execute_node(self, context, graph):
         x = self.input_array(context)
         for out in self.onnx_node.output:
@@ -67,10 +63,6 @@ class AddStreams(DataflowOp):
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"NumChannels": ("i", True, 0), "PE": ("i", False, 1)}
-
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("NumChannels"))
 
     def execute_node(self, context, graph):
         out = self.input_array(context, 0) + self.input_array(context, 1)
@@ -84,10 +76,6 @@ class StreamingFIFO(DataflowOp):
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"depth": ("i", True, 2), "NumChannels": ("i", True, 0)}
 
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("NumChannels"))
-
     def execute_node(self, context, graph):
         context[self.onnx_node.output[0]] = self.input_array(context)
 
@@ -95,12 +83,10 @@ class StreamingFIFO(DataflowOp):
 class LabelSelect(DataflowOp):
     """Top-K class indices per frame (K = 1: the greedy CTC path)."""
 
+    channel_attr = "K"
+
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"Labels": ("i", True, 5), "K": ("i", False, 1), "PE": ("i", False, 1)}
-
-    def out_shape(self, model):
-        n, t = self.get_nodeattr("numInputVectors")
-        return (n, t, self.get_nodeattr("K"))
 
     def execute_node(self, context, graph):
         x = self.input_array(context)

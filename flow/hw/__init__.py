@@ -1,0 +1,1 @@
+"""Hardware side: targets, cost model, folding, calibration."""
