@@ -67,8 +67,10 @@ distill-data: $(RUNS)/kd_real/chunks.npy $(RUNS)/kd_sim/chunks.npy
 $(RUNS)/kd_real/chunks.npy:
 	rubicon chunkify $(UNLABELLED) --teacher $(TEACHER) -o $(RUNS)/kd_real
 
-$(RUNS)/kd_sim/chunks.npy: $(RUNS)/ds_train/chunks.npy
+$(RUNS)/sim_kd/truth.hdf5:
 	rubicon simulate --random-genome 2000000 -n 400 --seed 12 -o $(RUNS)/sim_kd
+
+$(RUNS)/kd_sim/chunks.npy: $(RUNS)/sim_kd/truth.hdf5
 	rubicon chunkify $(RUNS)/sim_kd/truth.hdf5 --teacher $(TEACHER) -o $(RUNS)/kd_sim
 
 distill: distill-data

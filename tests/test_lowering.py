@@ -147,3 +147,18 @@ def test_shipped_models_at_full_chunk_length(path, sim_reads, tmp_path):
     exported = export_model(model, tmp_path / "m.onnx", 4200)
     report = prove_equivalence(model, exported, lower_qonnx(exported), full)
     assert len(full) == 200 and report.exact, report
+
+
+def test_large_thresholds_survive_the_file_exactly(tmp_path):
+    """Accumulator-range thresholds above 2^24 must not be rounded by a float32 container."""
+    model, _ = load_model("rubicall_s")
+    dataflow = lower_qonnx(export_model(model, tmp_path / "m.onnx", 600))
+    dataflow.save(str(tmp_path / "d.onnx"))
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    reloaded = ModelWrapper(str(tmp_path / "d.onnx"))
+    for init in dataflow.graph.initializer:
+        original = dataflow.get_initializer(init.name)
+        assert np.array_equal(reloaded.get_initializer(init.name), original), init.name
+        if init.name.endswith("_thresholds"):
+            assert np.array_equal(original, np.rint(original))

@@ -138,7 +138,8 @@ class Lowering:
         return name
 
     def _init(self, name: str, value: np.ndarray, dtype: str) -> str:
-        self.inits[name] = value.astype(np.float32)
+        """Integer constants; float64 containers, since thresholds can exceed float32's exact 2^24."""
+        self.inits[name] = value.astype(np.float64)
         self.dtypes[name] = dtype
         return name
 
