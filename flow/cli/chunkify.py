@@ -19,7 +19,7 @@ from flow.train.distill import teacher_targets
 
 
 def add_arguments(p):
-    p.add_argument("inputs", nargs="+", help="labelled signal files (Taiyaki mapped signal / simulator truth.hdf5)")
+    p.add_argument("inputs", nargs="+", help="signal files: labelled (mapped signal, simulator truth.hdf5), or any reads with --teacher")
     p.add_argument("-o", "--out", required=True, type=Path, help="dataset directory")
     p.add_argument("--chunk-len", type=int, default=4000, help="samples per chunk (default 4000)")
     p.add_argument("--teacher", help="model whose logits (and, for unlabelled reads, calls) become targets")
