@@ -27,12 +27,37 @@ def read_posteriors(model, read: Read, chunk_len: int, overlap: int, batch_size:
     """Log-probabilities [frames, classes] over the whole read."""
     signal = normalise(read.pa())
     chunks, starts = basecall_chunks(signal, chunk_len, overlap, model.stride)
-    outputs = []
+    dynamic = getattr(model, "dynamic_pool", None) is not None
+    outputs, frames = [], []
     with torch.no_grad():
         for i in range(0, len(chunks), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch_size]))[:, None, :]
-            outputs.append(model(x).permute(1, 0, 2).numpy())
+            if dynamic:
+                log_probs, lengths = model.forward_with_lengths(x)
+                frames.append(lengths.numpy())
+            else:
+                log_probs = model(x)
+            outputs.append(log_probs.permute(1, 0, 2).numpy())
+    if dynamic:
+        return stitch_variable_rate(np.concatenate(outputs), np.concatenate(frames), starts, signal.size, chunk_len)
     return stitch(np.concatenate(outputs), starts, signal.size, model.stride)
+
+
+def stitch_variable_rate(chunk_scores: np.ndarray, lengths: np.ndarray, starts: np.ndarray, n_samples: int,
+                         chunk_len: int) -> np.ndarray:
+    """Stitch chunks whose frame rate differs (dynamic pooling): [K, L, C] with valid lengths [K] → [frames, C].
+
+    Each overlap is split at its middle sample; a chunk's samples map to its frames
+    linearly at that chunk's own rate (valid frames / chunk length).
+    """
+    bounds = [0] + [(int(starts[k + 1]) + int(starts[k]) + chunk_len) // 2 for k in range(len(starts) - 1)] + [n_samples]
+    parts = []
+    for k, start in enumerate(starts):
+        rate = int(lengths[k]) / chunk_len
+        lo = int(round((bounds[k] - int(start)) * rate))
+        hi = min(int(lengths[k]), int(round((min(bounds[k + 1], int(start) + chunk_len) - int(start)) * rate)))
+        parts.append(chunk_scores[k, lo:max(lo, hi)])
+    return np.concatenate(parts) if parts else chunk_scores[:0, 0]
 
 
 def call_read(model, read: Read, chunk_len: int = 4200, overlap: int = 600, beam: int = 0) -> Call:

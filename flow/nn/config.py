@@ -7,8 +7,14 @@ bit-widths (2..8, or null for float). Layer types:
 - `separable`: grouped or depthwise convolution → quantizer → pointwise convolution →
   BatchNorm → activation (RUBICALL / Bonito building block). `repeat` stacks it;
   `residual: true` adds a pointwise+BatchNorm skip around the stack (Bonito block).
-- `pool`: the dynamic-pooling slot. Until dynamic pooling lands it is a strided
-  convolution (`stride`), so Osprey-style models train and build today.
+- `pool`: the pooling slot as a strided convolution (`stride`).
+- `dynamic_pool`: dynamic pooling (`flow.nn.dynamic_pool`, DESIGN §6): a feature conv
+  (`channels`, `kernel`), a predictor (`predictor_kernel`, `predictor_channels`) and a
+  learned rate of about one frame per `norm_target` samples. `stride` is the static frame
+  budget used at inference, Lmax = T // stride (the hardware's fixed output length), so
+  `norm_target` ≥ `stride`; `lut_bits`, `importance_bits` and `move_frac_bits` size the
+  fixed-point form (quantized layers). At most one per model; the network's outputs then
+  have per-row lengths.
 
 The CTC head is a pointwise convolution to 5 classes (blank, A, C, G, T).
 """
@@ -20,8 +26,10 @@ import yaml
 from flow.errors import FlowError
 from flow.paths import MODELS_DIR
 
-LAYER_TYPES = ("conv", "separable", "pool")
-LAYER_KEYS = {"type", "channels", "kernel", "stride", "groups", "weight_bits", "act_bits", "repeat", "residual", "dilation", "activation"}
+LAYER_TYPES = ("conv", "separable", "pool", "dynamic_pool")
+DYNAMIC_POOL_KEYS = {"norm_target", "predictor_kernel", "predictor_channels", "lut_bits", "importance_bits", "move_frac_bits"}
+LAYER_KEYS = {"type", "channels", "kernel", "stride", "groups", "weight_bits", "act_bits", "repeat", "residual", "dilation",
+              "activation"} | DYNAMIC_POOL_KEYS
 ACTIVATIONS = ("relu", "swish")
 
 
@@ -38,6 +46,13 @@ class LayerSpec:
     residual: bool = False
     dilation: int = 1
     activation: str = "relu"  # swish only in float layers (teachers); hardware layers use ReLU
+    # dynamic_pool only
+    norm_target: float = 3.0
+    predictor_kernel: int = 9
+    predictor_channels: int = 16
+    lut_bits: int = 8
+    importance_bits: int = 8
+    move_frac_bits: int = 8
 
 
 @dataclass
@@ -109,7 +124,13 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
             raise FlowError(f"{where}: activation must be one of {ACTIVATIONS} (got {spec.activation!r})")
         if spec.activation == "swish" and spec.act_bits is not None:
             raise FlowError(f"{where}: swish is float only; set act_bits: null or use relu (thresholds need a monotonic activation)")
+        if spec.type == "dynamic_pool":
+            _check_dynamic_pool(spec, where)
+        elif set(raw) & DYNAMIC_POOL_KEYS:
+            raise FlowError(f"{where}: {sorted(set(raw) & DYNAMIC_POOL_KEYS)} only apply to dynamic_pool layers")
         layers.append(spec)
+    if sum(layer.type == "dynamic_pool" for layer in layers) > 1:
+        raise FlowError(f"{source}: at most one dynamic_pool layer per model")
     if not layers:
         raise FlowError(f"{source}: a model needs at least one layer")
     head = data.get("head", {}) or {}
@@ -125,6 +146,27 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
         source=source,
         extra=extra,
     )
+
+
+def _check_dynamic_pool(spec: LayerSpec, where: str) -> None:
+    if not isinstance(spec.norm_target, int | float) or isinstance(spec.norm_target, bool) or not spec.norm_target > 1:
+        raise FlowError(f"{where}: norm_target (samples per output frame) must be a number > 1 (got {spec.norm_target!r})")
+    spec.norm_target = float(spec.norm_target)
+    if spec.norm_target < spec.stride:
+        raise FlowError(f"{where}: norm_target {spec.norm_target:g} is below the frame budget stride {spec.stride}: "
+                        "most chunks would overflow Lmax = T // stride; raise norm_target or lower stride")
+    for name in ("predictor_kernel", "predictor_channels", "lut_bits", "importance_bits", "move_frac_bits"):
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise FlowError(f"{where}: {name} must be a positive integer (got {value!r})")
+    if spec.kernel % 2 == 0 or spec.predictor_kernel % 2 == 0:
+        raise FlowError(f"{where}: kernel and predictor_kernel must be odd (same-length convolutions)")
+    if not 2 <= spec.lut_bits <= 12 or spec.importance_bits > 16 or spec.move_frac_bits > 16:
+        raise FlowError(f"{where}: lut_bits must be 2..12, importance_bits and move_frac_bits at most 16")
+    if (spec.weight_bits is None) != (spec.act_bits is None):
+        raise FlowError(f"{where}: a dynamic_pool layer is quantized (weight_bits and act_bits set) or float (both null)")
+    if spec.groups != 1 or spec.repeat != 1 or spec.residual or spec.dilation != 1 or spec.activation != "relu":
+        raise FlowError(f"{where}: dynamic_pool takes no groups, repeat, residual, dilation or activation")
 
 
 def resolve_model_path(name_or_path: str) -> Path:

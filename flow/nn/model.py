@@ -5,6 +5,7 @@ from torch import nn
 from flow.nn import layers as L
 from flow.data.normalise import DEFAULT_CLIP as INPUT_CLIP
 from flow.nn.config import LayerSpec, ModelSpec
+from flow.nn.dynamic_pool import DynamicPool
 
 
 class ConvLayer(nn.Sequential):
@@ -67,8 +68,26 @@ class SeparableStack(nn.Module):
         return self.act(main + skip)
 
 
+def _block(in_ch: int, layer: LayerSpec) -> nn.Module:
+    if layer.type == "separable":
+        return SeparableStack(in_ch, layer)
+    if layer.type == "dynamic_pool":
+        return DynamicPool.from_spec(in_ch, layer)
+    return ConvLayer(in_ch, layer)
+
+
+def _conv_lengths(lengths: torch.Tensor, layer: LayerSpec, t_out: int) -> torch.Tensor:
+    """Valid frames after a layer's (strided, 'same'-padded) convolution."""
+    span = layer.dilation * (layer.kernel - 1)
+    return ((lengths + 2 * (span // 2) - span - 1) // layer.stride + 1).clamp(0, t_out)
+
+
 class Basecaller(nn.Module):
-    """Signal [N, 1, T] (normalised) → CTC log-probabilities [T', N, classes]."""
+    """Signal [N, 1, T] (normalised) → CTC log-probabilities [T', N, classes].
+
+    With a dynamic_pool layer the frames are data-dependent: `logits_and_lengths` and
+    `forward_with_lengths` also give each row's valid frame count (the rest is padding).
+    """
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
@@ -78,17 +97,45 @@ class Basecaller(nn.Module):
         blocks = []
         ch = 1
         for layer in spec.layers:
-            blocks.append(SeparableStack(ch, layer) if layer.type == "separable" else ConvLayer(ch, layer))
+            blocks.append(_block(ch, layer))
             ch = layer.channels
         self.encoder = nn.Sequential(*blocks)
         self.head = L.conv(ch, spec.classes, 1, spec.head_weight_bits, bias=spec.head_bias)
 
+    @property
+    def dynamic_pool(self) -> DynamicPool | None:
+        """The dynamic pooling layer, if the model has one."""
+        return next((b for b in self.encoder if isinstance(b, DynamicPool)), None)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Pre-softmax scores [N, classes, T']."""
-        return L.as_tensor(self.head(self.encoder(self.input_quant(x))))
+        """Pre-softmax scores [N, classes, T'] (padded rows when the model pools dynamically)."""
+        if self.dynamic_pool is None:
+            return L.as_tensor(self.head(self.encoder(self.input_quant(x))))
+        return self.logits_and_lengths(x)[0]
+
+    def logits_and_lengths(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores [N, classes, T'] and the valid frames of each row [N] (all T' without dynamic pooling)."""
+        if self.dynamic_pool is None:
+            out = self.logits(x)
+            return out, torch.full((out.shape[0],), out.shape[-1], dtype=torch.int64)
+        x = self.input_quant(x)
+        lengths = None
+        for block, layer in zip(self.encoder, self.spec.layers):
+            if isinstance(block, DynamicPool):
+                x, lengths = block(x)
+            else:
+                x = block(x)
+                if lengths is not None:
+                    lengths = _conv_lengths(lengths, layer, L.as_tensor(x).shape[-1])
+        return L.as_tensor(self.head(x)), lengths
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.logits(x), dim=1).permute(2, 0, 1)
+
+    def forward_with_lengths(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log-probabilities [T', N, classes] and the valid frames of each row [N]."""
+        logits, lengths = self.logits_and_lengths(x)
+        return torch.log_softmax(logits, dim=1).permute(2, 0, 1), lengths
 
 
 def build_model(spec: ModelSpec) -> Basecaller:

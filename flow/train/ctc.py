@@ -12,10 +12,21 @@ def smoothing_weights(classes: int) -> torch.Tensor:
 
 def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor,
              input_lengths: torch.Tensor | None = None, smoothing: bool = True) -> dict[str, torch.Tensor]:
-    """log_probs [T, N, C]; targets [N, S] 0-padded labels 1..C-1; returns total, ctc and smoothing terms."""
+    """log_probs [T, N, C]; targets [N, S] 0-padded labels 1..C-1; returns total, ctc and smoothing terms.
+
+    `input_lengths` [N] are the valid frames of each row (default: all T); padded frames
+    count in neither term.
+    """
     T, N, C = log_probs.shape
     if input_lengths is None:
         input_lengths = torch.full((N,), T, dtype=torch.int64)
     ctc = F.ctc_loss(log_probs.float(), targets, input_lengths, target_lengths, reduction="mean", zero_infinity=True)
-    smooth = -(log_probs * smoothing_weights(C).to(log_probs)[None, None, :]).mean() if smoothing else log_probs.new_zeros(())
+    if not smoothing:
+        smooth = log_probs.new_zeros(())
+    elif bool((input_lengths < T).any()):  # padded rows (dynamic pooling): smooth the valid frames only
+        valid = (torch.arange(T)[:, None] < input_lengths.to(torch.int64)[None, :]).to(log_probs)  # [T, N]
+        weighted = (log_probs * smoothing_weights(C).to(log_probs)[None, None, :]).sum(-1)
+        smooth = -(weighted * valid).sum() / (valid.sum().clamp(min=1) * C)
+    else:
+        smooth = -(log_probs * smoothing_weights(C).to(log_probs)[None, None, :]).mean()
     return {"total": ctc + smooth, "ctc": ctc, "smooth": smooth}

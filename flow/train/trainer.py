@@ -104,8 +104,8 @@ class _Data:
 
 def step_loss(model, x, y, lengths, teacher, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """CTC (+ smoothing) on the labels, plus the KD term when `kd_alpha` > 0."""
-    logits = model.logits(x)
-    losses = ctc_loss(torch.log_softmax(logits, dim=1).permute(2, 0, 1), y, lengths)
+    logits, frames = model.logits_and_lengths(x)  # frames: valid outputs per row (dynamic pooling)
+    losses = ctc_loss(torch.log_softmax(logits, dim=1).permute(2, 0, 1), y, lengths, frames)
     if cfg.kd_alpha > 0:
         if teacher.shape != logits.shape:
             raise FlowError(f"teacher frames {tuple(teacher.shape[1:])} do not match the student's {tuple(logits.shape[1:])}: "
@@ -124,10 +124,10 @@ def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
         for start in range(0, len(data.valid), batch_size):
             idx = data.valid[start : start + batch_size]
             x, y, lengths, _ = data.tensors(idx)
-            log_probs = model(x)
-            losses.append(float(ctc_loss(log_probs, y, lengths)["ctc"]) * len(idx))
+            log_probs, frames = model.forward_with_lengths(x)
+            losses.append(float(ctc_loss(log_probs, y, lengths, frames)["ctc"]) * len(idx))
             for i in range(len(idx)):
-                call, _ = greedy_decode(log_probs[:, i].numpy())
+                call, _ = greedy_decode(log_probs[: frames[i], i].numpy())
                 accs.append(accuracy(call, decode_bases(y[i, : lengths[i]].numpy())))
     model.train()
     return {
