@@ -30,7 +30,7 @@ class Target:
 
 
 def available_targets() -> list[str]:
-    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml") if not p.name.endswith(".calibration.yaml"))
 
 
 def load_target(name: str) -> Target:

@@ -2,7 +2,7 @@
 from flow.ir.ops.compute import MVAU, VVAU, Thresholding
 from flow.ir.ops.dynamic_pool import DynamicPool
 from flow.ir.ops.streams import (AddStreams, ConvolutionInputGenerator1D, DuplicateStreams, FMPadding1D,
-                                 LabelSelect, StreamingFIFO)
+                                 LabelSelect, StreamingDataWidthConverter, StreamingFIFO)
 
 __all__ = ["AddStreams", "ConvolutionInputGenerator1D", "DuplicateStreams", "DynamicPool", "FMPadding1D", "LabelSelect",
-           "MVAU", "StreamingFIFO", "Thresholding", "VVAU"]
+           "MVAU", "StreamingDataWidthConverter", "StreamingFIFO", "Thresholding", "VVAU"]

@@ -23,6 +23,14 @@ class DataflowOp(CustomOp):
         }
 
     channel_attr = "NumChannels"  # the attribute that holds the output channel count
+    in_width_attr = "PE"          # elements per input stream beat (FINN folding)
+    out_width_attr = "PE"         # elements per output stream beat
+
+    def in_width(self) -> int:
+        return self.get_nodeattr(self.in_width_attr)
+
+    def out_width(self) -> int:
+        return self.get_nodeattr(self.out_width_attr)
 
     def out_shape(self, model) -> tuple[int, ...]:
         """[N, T, C_out]: same frames as the input unless an op (padding, windows) says otherwise."""

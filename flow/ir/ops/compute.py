@@ -36,6 +36,7 @@ class MVAU(_Thresholded):
     """[N, T, MW] × W[MW, MH] → [N, T, MH], then thresholds [MH, levels] unless noActivation."""
 
     channel_attr = "MH"
+    in_width_attr = "SIMD"
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"MW": ("i", True, 0), "MH": ("i", True, 0), "SIMD": ("i", False, 1),
@@ -47,7 +48,8 @@ class MVAU(_Thresholded):
 
 
 class VVAU(_Thresholded):
-    """Depthwise: [N, T, K·C] windows (element k·C + c) with W[C, K] → [N, T, C], then thresholds."""
+    """Depthwise: [N, T, K·C] windows in the depthwise stream order of its sliding window (PE
+    channels per tap, see ConvolutionInputGenerator1D) with W[C, K] → [N, T, C], then thresholds."""
 
     channel_attr = "Channels"
 
@@ -57,8 +59,9 @@ class VVAU(_Thresholded):
 
     def execute_node(self, context, graph):
         x, w = self.input_array(context, 0), self.input_array(context, 1)
-        c, k = self.get_nodeattr("Channels"), self.get_nodeattr("Kernel")
-        windows = x.reshape(x.shape[0], x.shape[1], k, c)
+        c, k, pe = self.get_nodeattr("Channels"), self.get_nodeattr("Kernel"), self.get_nodeattr("PE")
+        n, t = x.shape[:2]
+        windows = x.reshape(n, t, c // pe, k, pe).transpose(0, 1, 3, 2, 4).reshape(n, t, k, c)
         acc = np.rint(np.einsum("ntkc,ck->ntc", windows.astype(np.float64), w.astype(np.float64))).astype(np.int64)
         self.store(context, self.activate(context, acc, 2))
 

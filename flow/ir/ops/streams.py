@@ -7,6 +7,8 @@ from flow.ir.ops.base import DataflowOp, check_range
 class FMPadding1D(DataflowOp):
     """Zero padding in time: [N, T, C] → [N, Pad[0] + T + Pad[1], C]."""
 
+    in_width_attr = out_width_attr = "SIMD"
+
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"Pad": ("ints", True, [0, 0]), "NumChannels": ("i", True, 0),
                                                "ImgDim": ("i", True, 0), "SIMD": ("i", False, 1)}
@@ -22,7 +24,13 @@ class FMPadding1D(DataflowOp):
 
 
 class ConvolutionInputGenerator1D(DataflowOp):
-    """Sliding window: [N, IFMDim, C] → [N, OFMDim, K·C], window element (k, c) at k·C + c."""
+    """Sliding window: [N, IFMDim, C] → [N, OFMDim, K·C].
+
+    Dense mode: window element (k, c) at k·C + c, so an MVAU reads it as one matrix row.
+    Depthwise mode (feeding a VVAU): channels in groups of SIMD, each group's K taps in turn —
+    element (k, g·SIMD + p) at g·K·SIMD + k·SIMD + p — so the VVAU (PE = this SIMD) gets
+    one tap of PE channels per stream word. The order is the stream's, as in FINN.
+    """
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {
@@ -43,6 +51,10 @@ class ConvolutionInputGenerator1D(DataflowOp):
         if taps.max() >= x.shape[1]:
             raise ValueError(f"{self.onnx_node.name}: window reaches sample {taps.max()} of {x.shape[1]}")
         windows = x[:, taps, :]  # [N, T_out, K, C]
+        if self.get_nodeattr("depthwise"):
+            simd = self.get_nodeattr("SIMD")
+            n, _, k, c = windows.shape
+            windows = windows.reshape(n, t_out, k, c // simd, simd).transpose(0, 1, 3, 2, 4)
         context[self.onnx_node.output[0]] = windows.reshape(x.shape[0], t_out, -1)
 
 
@@ -71,10 +83,23 @@ class AddStreams(DataflowOp):
 
 
 class StreamingFIFO(DataflowOp):
-    """Buffering between nodes; the identity on values."""
+    """Buffering between nodes (`depth` words of `PE` elements); the identity on values."""
 
     def get_nodeattr_types(self):
-        return super().get_nodeattr_types() | {"depth": ("i", True, 2), "NumChannels": ("i", True, 0)}
+        return super().get_nodeattr_types() | {"depth": ("i", True, 2), "NumChannels": ("i", True, 0), "PE": ("i", False, 1)}
+
+    def execute_node(self, context, graph):
+        context[self.onnx_node.output[0]] = self.input_array(context)
+
+
+class StreamingDataWidthConverter(DataflowOp):
+    """Regroups a stream from words of `inWidth` elements to words of `outWidth`; identity on values."""
+
+    in_width_attr, out_width_attr = "inWidth", "outWidth"
+
+    def get_nodeattr_types(self):
+        return super().get_nodeattr_types() | {"NumChannels": ("i", True, 0), "inWidth": ("i", True, 1),
+                                               "outWidth": ("i", True, 1)}
 
     def execute_node(self, context, graph):
         context[self.onnx_node.output[0]] = self.input_array(context)
