@@ -38,6 +38,7 @@ def export_model(model: Basecaller, path: Path, chunk_len: int) -> ModelWrapper:
     if chunk_len % model.stride:
         raise FlowError(f"chunk length {chunk_len} is not a multiple of the model stride {model.stride}")
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     model = model.eval()
     try:

@@ -54,12 +54,21 @@ def _with_batch(model: ModelWrapper, n: int) -> ModelWrapper:
     return copy
 
 
+def _execute(model: ModelWrapper, ints: np.ndarray, intermediates: bool) -> dict:
+    batched = _with_batch(model, ints.shape[0])
+    with _no_sanitizing():
+        return execute_onnx(batched, {"global_in": ints}, return_full_exec_context=intermediates)
+
+
+def run_dataflow_ints(model: ModelWrapper, ints: np.ndarray) -> np.ndarray:
+    """The integer head output [N, T', classes] for integer input streams [N, L, 1] (what the
+    hardware receives); the reference every C-simulation and cycle simulation is held to."""
+    return np.asarray(_execute(model, np.asarray(ints, dtype=np.int64), False)["global_out"], dtype=np.int64)
+
+
 def run_dataflow(model: ModelWrapper, chunks: np.ndarray, intermediates: bool = False) -> GoldenResult:
     """Run the integer graph on normalised chunks [N, L] (L = the exported chunk length)."""
-    x = quantize_input(model, chunks)
-    batched = _with_batch(model, x.shape[0])
-    with _no_sanitizing():
-        context = execute_onnx(batched, {"global_in": x}, return_full_exec_context=intermediates)
+    context = _execute(model, quantize_input(model, chunks), intermediates)
     acc = np.asarray(context["global_out"], dtype=np.int64)
     scale = model.get_initializer("logit_scale").astype(np.float64)
     streams = {}

@@ -32,6 +32,8 @@ class ConvolutionInputGenerator1D(DataflowOp):
     one tap of PE channels per stream word. The order is the stream's, as in FINN.
     """
 
+    in_width_attr = out_width_attr = "SIMD"
+
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {
             "ConvKernelDim": ("i", True, 1), "IFMChannels": ("i", True, 0), "IFMDim": ("i", True, 0),
