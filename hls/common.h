@@ -10,6 +10,7 @@
 #ifndef RUBICON_COMMON_H
 #define RUBICON_COMMON_H
 
+#include <cstdint>
 #include <ap_int.h>
 #include <hls_stream.h>
 

@@ -1,0 +1,1 @@
+"""`rubicon build`: model → verified accelerator project, stage by stage, with a manifest."""

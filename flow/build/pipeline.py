@@ -1,0 +1,212 @@
+"""The build: export → lower → fold → estimate → codegen → FIFO sizing → csim → cyclesim → report.
+
+Each stage is a function of the build directory; `build()` runs them in order through the
+manifest (flow/build/manifest.py), so an unchanged stage is reused and an interrupted build
+resumes. Artifacts (DESIGN §2): model.onnx, dataflow.onnx, folded.onnx, hls/, vectors/,
+driver/, vivado/, report.json (+ report.md and plots), manifest.json.
+"""
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from tqdm import tqdm
+
+from flow.build.manifest import Manifest
+from flow.errors import FlowError
+from flow.paths import MODELS_DIR
+
+CHUNK_LEN = 4200
+SIZING_CHUNKS = 3
+
+
+@dataclass
+class BuildConfig:
+    model: str = "rubicall_pynq"
+    target: str = "pynq-z2"
+    out: Path | None = None          # default build/<target>/<model>
+    chunk_len: int = CHUNK_LEN
+    fps: float | None = None         # chunks/s to meet with the least resources
+    samples_per_s: float | None = None
+    headroom: float = 0.15           # with neither throughput target: fit the budget × (1 − headroom)
+    chunks: int = 8                  # verification chunks (real reads + edge cases)
+
+    @property
+    def build_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("build") / self.target / self.model
+
+
+def _model_source(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    for candidate in (MODELS_DIR / f"{name}.pt", MODELS_DIR / f"{name}.yaml"):
+        if candidate.exists():
+            return candidate
+    raise FlowError(f"model {name!r}: neither a file nor a shipped model in {MODELS_DIR}")
+
+
+class Build:
+    def __init__(self, cfg: BuildConfig):
+        from flow.hw.targets import load_target
+
+        self.cfg = cfg
+        self.target = load_target(cfg.target)
+        self.dir = cfg.build_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.manifest = Manifest(self.dir)
+        self.timing: dict[str, float] = {}
+
+    def _stage(self, name: str, params: dict, files: list[Path], code: tuple[str, ...], outputs: list[str], work):
+        """Run `work()` unless the manifest has it done with the same key; returns its result dict."""
+        key = self.manifest.key(params, files, code)
+        done = self.manifest.done(name, key)
+        if done is not None:
+            self.timing[name] = 0.0
+            return done["result"]
+        start = time.perf_counter()
+        result = work() or {}
+        self.timing[name] = time.perf_counter() - start
+        self.manifest.record(name, key, outputs, self.timing[name], result)
+        return result
+
+    # -- stages --------------------------------------------------------------------------
+    def export(self):
+        def work():
+            from flow.export.qonnx_export import export_model
+            from flow.nn.checkpoint import load_model
+
+            model, _ = load_model(self.cfg.model)
+            export_model(model, self.dir / "model.onnx", self.cfg.chunk_len)
+        src = _model_source(self.cfg.model)
+        self._stage("export", {"chunk_len": self.cfg.chunk_len, "model": self.cfg.model}, [src],
+                    ("flow/nn", "flow/export"), ["model.onnx"], work)
+
+    def lower(self):
+        def work():
+            from flow.ir.lower import lower_qonnx
+
+            lower_qonnx(ModelWrapper(str(self.dir / "model.onnx"))).save(str(self.dir / "dataflow.onnx"))
+        self._stage("lower", {}, [self.dir / "model.onnx"], ("flow/ir",), ["dataflow.onnx"], work)
+
+    def fold(self):
+        from flow.hw.calibration import calibration_path
+        from flow.hw.targets import TARGETS_DIR
+
+        def work():
+            from flow.hw.fold import insert_dwcs, set_folding
+
+            fit = self.cfg.fps is None and self.cfg.samples_per_s is None
+            folded = set_folding(ModelWrapper(str(self.dir / "dataflow.onnx")), self.target, fps=self.cfg.fps,
+                                 samples_per_s=self.cfg.samples_per_s, fit=fit, headroom=self.cfg.headroom)
+            insert_dwcs(folded).save(str(self.dir / "folded.onnx"))
+        cal = calibration_path(self.target.name)
+        files = [self.dir / "dataflow.onnx", TARGETS_DIR / f"{self.target.name}.yaml"] + ([cal] if cal.exists() else [])
+        self._stage("fold", {"fps": self.cfg.fps, "samples_per_s": self.cfg.samples_per_s, "headroom": self.cfg.headroom},
+                    files, ("flow/hw",), ["folded.onnx"], work)
+
+    def vectors(self):
+        def work():
+            from flow.build.vectors import build_chunks
+            from flow.codegen.csim import write_vectors
+            from flow.codegen.network import build_network
+
+            model = ModelWrapper(str(self.dir / "folded.onnx"))
+            ints = build_chunks(model, self.cfg.chunks, self.cfg.chunk_len)
+            write_vectors(model, build_network(model), ints, self.dir / "vectors")
+        self._stage("vectors", {"chunks": self.cfg.chunks}, [self.dir / "folded.onnx"], ("flow/build", "flow/ir", "flow/data"),
+                    ["vectors/golden.npy", "vectors/input_beats.npy"], work)
+
+    def size_fifos(self):
+        def work():
+            from flow.codegen.project import write_sources
+            from flow.hw.fold import insert_fifos
+            from flow.sim.cyclesim import size_fifos
+
+            folded = ModelWrapper(str(self.dir / "folded.onnx"))
+            net = write_sources(folded, self.dir / "hls")
+            sizing = self.dir / "vectors" / "sizing"  # three chunks show the steady state at a third of the cost
+            sizing.mkdir(exist_ok=True)
+            for name in ("input_beats.npy", "golden.npy"):
+                np.save(sizing / name, np.load(self.dir / "vectors" / name)[:SIZING_CHUNKS])
+            depths, _ = size_fifos(self.dir / "hls", net, sizing)
+            by_tensor = {s.tensor: depths[s.ident] for s in net.streams.values()}
+            insert_fifos(folded, depths=by_tensor).save(str(self.dir / "final.onnx"))
+            return {"depths": depths}
+        return self._stage("fifo_sizing", {}, [self.dir / "folded.onnx", self.dir / "vectors/input_beats.npy"],
+                           ("flow/codegen", "flow/sim", "hls"), ["final.onnx"], work)
+
+    def codegen(self):
+        from flow.codegen.project import write_sources
+
+        self.net = write_sources(ModelWrapper(str(self.dir / "final.onnx")), self.dir / "hls")
+        return self.net
+
+    def csim(self):
+        def work():
+            from flow.codegen.csim import run_csim
+
+            start = time.perf_counter()
+            _, cmp = run_csim(self.dir / "hls", self.net, self.dir / "vectors")
+            return {"bit_exact": cmp.bit_exact, "elements_compared": cmp.elements, "mismatches": cmp.mismatches,
+                    "chunks": self.cfg.chunks, "seconds": round(time.perf_counter() - start, 3)}
+        return self._stage("csim", {}, [self.dir / "final.onnx", self.dir / "vectors/golden.npy"],
+                           ("flow/codegen", "hls"), ["vectors/csim_output.npy"], work)
+
+    def cyclesim(self):
+        def work():
+            from flow.sim.cyclesim import run_cyclesim
+
+            start = time.perf_counter()
+            report = run_cyclesim(self.dir / "hls", self.net, self.dir / "vectors")
+            return report.as_dict() | {"chunks": self.cfg.chunks, "seconds": round(time.perf_counter() - start, 3)}
+        return self._stage("cyclesim", {}, [self.dir / "final.onnx", self.dir / "vectors/golden.npy"],
+                           ("flow/codegen", "flow/sim", "hls"), ["vectors/cyclesim_output.npy"], work)
+
+
+def check_verified(result: dict, what: str) -> None:
+    if not result.get("bit_exact"):
+        raise FlowError(f"{what}: {result.get('mismatches')} of {result.get('elements_compared')} output elements differ from "
+                        "the golden model; see vectors/ in the build directory")
+
+
+def build(cfg: BuildConfig, progress: bool = True) -> dict:
+    """Run every stage; returns the report dict (also written to report.json)."""
+    from flow.build.summary import write_report
+
+    b = Build(cfg)
+    steps = [("export", b.export), ("lower", b.lower), ("fold", b.fold)]
+    if b.target.builds_hardware:
+        steps += [("vectors", b.vectors), ("fifo sizing", b.size_fifos), ("codegen", b.codegen), ("csim", b.csim),
+                  ("cyclesim", b.cyclesim)]
+    results = {}
+    bar = tqdm(steps, desc=f"build {cfg.model} → {cfg.target}", unit="stage", disable=not progress)
+    for name, step in bar:
+        bar.set_postfix_str(name)
+        results[name] = step()
+    if b.target.builds_hardware:
+        check_verified(results["csim"], "C-simulation")
+        check_verified(results["cyclesim"], "cycle simulation")
+    return write_report(b, results)
+
+
+def rerun_stage(build_dir: Path, stage: str) -> dict:
+    """Run the csim or cyclesim stage of an existing build again (ignoring the manifest)."""
+    from flow.codegen.project import write_sources
+
+    build_dir = Path(build_dir)
+    final, vectors = build_dir / "final.onnx", build_dir / "vectors" / "input_beats.npy"
+    for needed in (final, vectors):
+        if not needed.exists():
+            raise FlowError(f"{needed} is missing: {build_dir} is not a finished build; run `rubicon build -o {build_dir}` first")
+    net = write_sources(ModelWrapper(str(final)), build_dir / "hls")
+    if stage == "csim":
+        from flow.codegen.csim import run_csim
+
+        _, cmp = run_csim(build_dir / "hls", net, build_dir / "vectors")
+        return {"bit_exact": cmp.bit_exact, "elements_compared": cmp.elements, "mismatches": cmp.mismatches}
+    from flow.sim.cyclesim import run_cyclesim
+
+    return run_cyclesim(build_dir / "hls", net, build_dir / "vectors").as_dict()

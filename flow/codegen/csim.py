@@ -1,0 +1,53 @@
+"""C-simulation: run the generated top on chunks and compare every output with the golden model."""
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from flow.codegen.beats import pack_input, unpack_output
+from flow.codegen.compile import compile_program
+from flow.codegen.network import Network
+from flow.errors import FlowError
+from flow.ir.golden import run_dataflow_ints
+
+
+@dataclass
+class Comparison:
+    elements: int
+    mismatches: int
+    first_mismatch: tuple | None = None
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.elements > 0 and self.mismatches == 0
+
+
+def compare(golden: np.ndarray, produced: np.ndarray) -> Comparison:
+    if golden.shape != produced.shape:
+        raise FlowError(f"output shape {produced.shape} differs from the golden model's {golden.shape}")
+    diff = np.argwhere(golden != produced)
+    return Comparison(int(golden.size), int(len(diff)), tuple(int(i) for i in diff[0]) if len(diff) else None)
+
+
+def write_vectors(model: ModelWrapper, net: Network, ints: np.ndarray, out_dir: Path) -> np.ndarray:
+    """input_ints.npy, input_beats.npy and golden.npy (from execute_onnx on the same graph)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    golden = run_dataflow_ints(model, ints)
+    np.save(out_dir / "input_ints.npy", ints)
+    np.save(out_dir / "input_beats.npy", pack_input(ints[..., 0], net.in_elem_bits, net.in_beat_bits))
+    np.save(out_dir / "golden.npy", golden)
+    return golden
+
+
+def run_csim(hls_dir: Path, net: Network, vectors: Path) -> tuple[np.ndarray, Comparison]:
+    """Compile tb_csim.cpp, run it on the vectors, compare with golden.npy; keeps csim_output.npy."""
+    exe = compile_program(hls_dir / "tb_csim.cpp", hls_dir / "csim")
+    beats_out = vectors / "csim_output_beats.npy"
+    run = subprocess.run([str(exe), str(vectors / "input_beats.npy"), str(beats_out)], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise FlowError(f"C-simulation failed ({exe}): {run.stderr.strip()[-2000:]}")
+    produced = unpack_output(np.load(beats_out), net.out_frames, net.classes)
+    np.save(vectors / "csim_output.npy", produced)
+    return produced, compare(np.load(vectors / "golden.npy"), produced)

@@ -1,0 +1,1 @@
+"""Cycle-accurate simulation of the generated accelerator (kernels from hls/, stepped per clock)."""

@@ -1,0 +1,138 @@
+"""Running the cycle simulator, reading its report, and sizing FIFOs from it.
+
+The simulator (generated cyclesim.cpp) steps every kernel once per clock; its JSON report
+gives the cycle at which each chunk's first beat entered and last beat left, per-kernel
+busy/starved/blocked counts, and every FIFO's high-water mark. FIFO sizing follows FINN's
+idea: simulate with deep FIFOs, then give each FIFO the depth it actually reached.
+"""
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from flow.codegen.beats import unpack_output
+from flow.codegen.compile import compile_program
+from flow.codegen.csim import Comparison, compare
+from flow.codegen.network import Network
+from flow.errors import FlowError
+
+DEEP = 1 << 20  # "unbounded" for the sizing run
+STATES = {0: "busy", 1: "starved", 2: "blocked"}
+
+
+@dataclass
+class CycleReport:
+    chunks: int
+    cycles: int
+    chunk_first_in: list[int]
+    chunk_last_out: list[int]
+    nodes: dict[str, dict]
+    fifos: dict[str, dict]
+    comparison: Comparison | None = None
+
+    @property
+    def latency_cycles(self) -> int:
+        """First input beat of chunk 0 to its last output beat."""
+        return self.chunk_last_out[0] - self.chunk_first_in[0] + 1
+
+    @property
+    def cycles_per_chunk(self) -> float:
+        """Steady state: spacing of the last output beats over the chunks after the first."""
+        if self.chunks < 2:
+            return float(self.latency_cycles)
+        return (self.chunk_last_out[-1] - self.chunk_last_out[0]) / (self.chunks - 1)
+
+    def as_dict(self) -> dict:
+        out = {"latency_cycles": self.latency_cycles, "cycles_per_chunk": self.cycles_per_chunk, "chunks": self.chunks,
+               "total_cycles": self.cycles, "nodes": self.nodes,
+               "fifos": {k: {"depth": v["depth"], "high_water": v["high_water"]} for k, v in self.fifos.items()}}
+        if self.comparison is not None:
+            out |= {"bit_exact": self.comparison.bit_exact, "elements_compared": self.comparison.elements,
+                    "mismatches": self.comparison.mismatches}
+        return out
+
+
+def _deadlock_message(report: dict) -> str:
+    stuck = [f"{name} ({STATES.get(v['state'], 'idle')})" for name, v in report["nodes"].items() if v["state"] in (1, 2)]
+    full = [f"{name} ({v['occupancy']}/{v['depth']})" for name, v in report["fifos"].items() if v["occupancy"] >= v["depth"]]
+    return (f"deadlock after {report['cycles']} cycles: nodes waiting: {', '.join(stuck)}; full FIFOs: {', '.join(full) or 'none'}. "
+            "A FIFO on a parallel branch is too shallow; rerun the build so FIFO sizing deepens it")
+
+
+def _simulate(hls_dir: Path, net: Network, vectors: Path, depths: dict[str, int] | None, tag: str) -> tuple[dict, Path]:
+    exe = compile_program(hls_dir / "cyclesim.cpp", hls_dir / "cyclesim")
+    depth_file = vectors / f"{tag}_depths.txt"
+    depth_file.write_text("".join(f"{name} {d}\n" for name, d in (depths or {}).items()))
+    report_file, beats_out = vectors / f"{tag}_report.json", vectors / f"{tag}_output_beats.npy"
+    run = subprocess.run([str(exe), str(vectors / "input_beats.npy"), str(beats_out), str(depth_file), str(report_file)],
+                         capture_output=True, text=True)
+    if run.returncode not in (0, 3):
+        raise FlowError(f"cycle simulation failed ({exe}): {run.stderr.strip()[-2000:]}")
+    return json.loads(report_file.read_text()), beats_out
+
+
+def run_cyclesim(hls_dir: Path, net: Network, vectors: Path, depths: dict[str, int] | None = None,
+                 tag: str = "cyclesim") -> CycleReport:
+    """Simulate the input beats in `vectors`; compare the outputs with golden.npy."""
+    raw, beats_out = _simulate(hls_dir, net, vectors, depths, tag)
+    if raw["deadlock"]:
+        raise FlowError(_deadlock_message(raw))
+    report = CycleReport(raw["chunks"], raw["cycles"], raw["chunk_first_in"], raw["chunk_last_out"], raw["nodes"], raw["fifos"])
+    produced = unpack_output(np.load(beats_out), net.out_frames, net.classes)
+    np.save(vectors / f"{tag}_output.npy", produced)
+    report.comparison = compare(np.load(vectors / "golden.npy"), produced)
+    return report
+
+
+def _ends(net: Network) -> dict[str, tuple[str, str]]:
+    """Stream ident → (producer, consumer) kernel names as the simulator reports them."""
+    producer = {net.streams[net.input_stream].ident: "input_adapter"}
+    consumer = {net.streams[net.output_stream].ident: "output_adapter"}
+    for k in net.kernels:
+        for t in k.outputs:
+            producer[net.streams[t].ident] = k.ident
+        for t in k.inputs:
+            consumer[net.streams[t].ident] = k.ident
+    return {s: (producer[s], consumer[s]) for s in producer}
+
+
+def size_fifos(hls_dir: Path, net: Network, vectors: Path, rounds: int = 16) -> tuple[dict[str, int], CycleReport]:
+    """The shallowest FIFOs (found by doubling) that keep the throughput of unbounded FIFOs.
+
+    A run with deep FIFOs gives the best cycles per chunk and, per FIFO, the most it can ever
+    need (its high-water mark). Starting from depth 2, a FIFO is doubled when the two ends
+    take turns waiting on it — the producer blocked by it and the consumer starved — or when
+    it is full in a deadlock (a residual branch waiting for the long path), until the design
+    reaches the unbounded throughput within 1%."""
+    deep_raw, _ = _simulate(hls_dir, net, vectors, {s.ident: DEEP for s in net.streams.values()}, "cyclesim_deep")
+    if deep_raw["deadlock"]:
+        raise FlowError(_deadlock_message(deep_raw))
+    deep = CycleReport(deep_raw["chunks"], deep_raw["cycles"], deep_raw["chunk_first_in"], deep_raw["chunk_last_out"],
+                       deep_raw["nodes"], deep_raw["fifos"])
+    caps = {name: max(2, int(v["high_water"])) for name, v in deep.fifos.items() if name.startswith("s_")}
+    ends = _ends(net)
+    depths = {name: 2 for name in caps}
+    for _ in range(rounds):
+        raw, _ = _simulate(hls_dir, net, vectors, depths, "cyclesim_sizing")
+        if raw["deadlock"]:
+            grow = [n for n, v in raw["fifos"].items() if n in caps and v["occupancy"] >= v["depth"]]
+        else:
+            cycles = raw["cycles"] or 1
+            per_chunk = (raw["chunk_last_out"][-1] - raw["chunk_last_out"][0]) / max(1, raw["chunks"] - 1)
+            if raw["chunks"] < 2 or per_chunk <= deep.cycles_per_chunk * 1.01:
+                break
+            frac = lambda node, key: raw["nodes"][node][key] / cycles  # noqa: E731
+            grow = [n for n in caps if frac(ends[n][0], "blocked") > 0.01 and frac(ends[n][1], "starved") > 0.01]
+        grow = [n for n in grow if depths[n] < caps[n]]
+        if not grow:
+            depths = dict(caps)
+            break
+        for n in grow:
+            depths[n] = min(caps[n], depths[n] * 2)
+    sized = run_cyclesim(hls_dir, net, vectors, depths)
+    if sized.cycles_per_chunk > deep.cycles_per_chunk * 1.01:
+        depths = dict(caps)
+        sized = run_cyclesim(hls_dir, net, vectors, depths)
+    return depths, sized
