@@ -102,6 +102,9 @@ def cost_only_report() -> dict:
 def test_sample_reports_validate():
     validate_report(sample_report(), "sample")
     validate_report(cost_only_report(), "cost-only")
+    # the VCK190 build passes its target's aie entry through
+    validate_report({**cost_only_report(), "aie": {"tiles": 400, "clock_mhz": 1250, "int8_macs_per_cycle": 128,
+                                                   "memory_kib_per_tile": 32}}, "vck190")
     json.dumps(sample_report(), allow_nan=False)  # the sample is plain JSON
 
 

@@ -195,9 +195,12 @@ SCHEMA = Field("object", "report.json", fields={
         "vivado": Field("object", "Vivado utilisation/timing figures (lut, ff, bram18, uram, dsp, ...)",
                         required=False),
     }),
-    "aie": Field("object", "AI Engine cost model (cost-model-only Versal targets)", required=False, fields={
-        "tiles": Field("int", "AI Engine tiles used", "tiles", minimum=0),
-        "cycles_per_chunk": Field("number", "AI Engine cycles per chunk", "AIE cycles", minimum=0),
+    "aie": Field("object", "AI Engine figures of a cost-model-only Versal target (the target's `aie` entry and/or "
+                           "the AI Engine cost model's results; other keys such as `clock_mhz` pass through)",
+                 required=False, fields={
+        "tiles": Field("int", "AI Engine tiles (of the array, or used when the cost model reports it)", "tiles",
+                       required=False, minimum=0),
+        "cycles_per_chunk": Field("number", "AI Engine cycles per chunk", "AIE cycles", required=False, minimum=0),
     }),
     "artifacts": Field("map", "Generated files, relative to the build directory", required=False, key="name",
                        values=Field("string", "Path relative to the build directory")),
