@@ -43,3 +43,33 @@ def truncated_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
 def copy(src: Path, dst: Path) -> Path:
     shutil.copy(src, dst)
     return dst
+
+
+TINY_CHUNK = 312  # a multiple of the stride (3) and of the samples per 64-bit AXI beat (8)
+
+
+@pytest.fixture(scope="session")
+def tiny_basecaller():
+    """A small quantized basecaller with every op kind: strided stem, a residual block of
+    depthwise separable layers (fork, join, stand-alone thresholds), a dense conv and the head."""
+    import torch
+
+    from flow.nn.config import parse_model
+    from flow.nn.model import build_model
+
+    spec = parse_model({"name": "tiny", "input": {"act_bits": 8}, "head": {"classes": 5, "weight_bits": 8}, "layers": [
+        {"type": "conv", "channels": 12, "kernel": 9, "stride": 3, "weight_bits": 8, "act_bits": 4},
+        {"type": "separable", "channels": 12, "kernel": 5, "groups": "depthwise", "repeat": 2, "residual": True,
+         "weight_bits": 4, "act_bits": 4},
+        {"type": "conv", "channels": 8, "kernel": 3, "weight_bits": 4, "act_bits": 4}]})
+    torch.manual_seed(0)
+    return build_model(spec).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_basecaller, tmp_path_factory):
+    """The tiny basecaller lowered to its dataflow graph (TINY_CHUNK samples per chunk)."""
+    from flow.export.qonnx_export import export_model
+    from flow.ir.lower import lower_qonnx
+
+    return lower_qonnx(export_model(tiny_basecaller, tmp_path_factory.mktemp("tiny") / "m.onnx", TINY_CHUNK))

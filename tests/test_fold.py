@@ -21,26 +21,7 @@ from flow.ir.ops.base import DOMAIN
 
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 NOCAL = Calibration()
-CHUNK = 300
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A small lowered basecaller with every op kind: strided stem, a residual block of depthwise
-    separable layers (fork, join, stand-alone thresholds), a dense conv and the head."""
-    from flow.export.qonnx_export import export_model
-    from flow.ir.lower import lower_qonnx
-    from flow.nn.config import parse_model
-    from flow.nn.model import build_model
-
-    spec = parse_model({"name": "tiny", "input": {"act_bits": 8}, "head": {"classes": 5, "weight_bits": 8}, "layers": [
-        {"type": "conv", "channels": 12, "kernel": 9, "stride": 3, "weight_bits": 8, "act_bits": 4},
-        {"type": "separable", "channels": 12, "kernel": 5, "groups": "depthwise", "repeat": 2, "residual": True,
-         "weight_bits": 4, "act_bits": 4},
-        {"type": "conv", "channels": 8, "kernel": 3, "weight_bits": 4, "act_bits": 4}]})
-    torch.manual_seed(0)
-    model = build_model(spec).eval()
-    return lower_qonnx(export_model(model, tmp_path_factory.mktemp("tiny") / "m.onnx", CHUNK))
+from conftest import TINY_CHUNK as CHUNK
 
 
 @pytest.fixture(scope="module")

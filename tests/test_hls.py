@@ -1,0 +1,109 @@
+"""Kernels, code generation, C-simulation and cycle simulation: bit-exact against the golden
+model under random legal foldings, edge-case inputs, the clear errors, and the build."""
+import json
+
+import numpy as np
+import pytest
+from onnx import helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from conftest import TINY_CHUNK
+from flow.codegen.csim import run_csim, write_vectors
+from flow.codegen.project import write_sources
+from flow.errors import FlowError
+from flow.hw.fold import apply_configs, graph_units, insert_dwcs, insert_fifos
+from flow.sim.cyclesim import run_cyclesim, size_fifos
+
+
+def edge_and_random_inputs(n_random: int, length: int, seed: int) -> np.ndarray:
+    """Saturated maximum and minimum, zeros, alternating extremes, then random int8 chunks."""
+    rng = np.random.default_rng(seed)
+    edge = [np.full(length, 127), np.full(length, -128), np.zeros(length, dtype=np.int64),
+            np.where(np.arange(length) % 2, 127, -128)]
+    rand = list(rng.integers(-128, 128, size=(n_random, length)))
+    return np.stack(edge + rand)[..., None]
+
+
+def random_folding(model: ModelWrapper, seed: int) -> ModelWrapper:
+    units = graph_units(model)
+    rng = np.random.default_rng(seed)
+    choice = [int(rng.integers(len(u.configs))) for u in units]
+    return insert_fifos(insert_dwcs(apply_configs(model, units, choice)))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_csim_and_cyclesim_bit_exact_under_random_foldings(tiny, tmp_path, seed):
+    folded = random_folding(tiny, seed)
+    ops = {n.op_type for n in folded.graph.node}
+    assert {"MVAU", "VVAU", "ConvolutionInputGenerator1D", "FMPadding1D", "DuplicateStreams", "AddStreams",
+            "Thresholding"} <= ops
+    net = write_sources(folded, tmp_path / "hls")
+    ints = edge_and_random_inputs(3, TINY_CHUNK, seed)
+    golden = write_vectors(folded, net, ints, tmp_path / "vectors")
+    produced, cmp = run_csim(tmp_path / "hls", net, tmp_path / "vectors")
+    assert cmp.bit_exact and cmp.elements == golden.size == produced.size
+    assert np.array_equal(produced, golden)
+    assert len(np.unique(golden)) > 20  # the outputs really vary (not all saturated)
+    depths, report = size_fifos(tmp_path / "hls", net, tmp_path / "vectors")
+    assert report.comparison.bit_exact and report.comparison.elements == golden.size
+    bottleneck = max(r["busy"] for r in report.nodes.values()) / report.chunks
+    assert 0.98 * bottleneck <= report.cycles_per_chunk <= 1.2 * bottleneck + 200
+    assert all(d >= 2 for d in depths.values())
+
+
+def test_all_default_depth_fifos_deadlock_on_the_residual_branch(tiny, tmp_path):
+    folded = insert_fifos(insert_dwcs(tiny))
+    net = write_sources(folded, tmp_path / "hls")
+    write_vectors(folded, net, edge_and_random_inputs(0, TINY_CHUNK, 0), tmp_path / "vectors")
+    with pytest.raises(FlowError, match=r"deadlock after \d+ cycles: nodes waiting: .*DuplicateStreams.*full FIFOs"):
+        run_cyclesim(tmp_path / "hls", net, tmp_path / "vectors")
+
+
+def test_a_folding_that_does_not_divide_is_named(tiny, tmp_path):
+    bad = ModelWrapper(tiny.model.__deepcopy__())
+    mvau = next(n for n in bad.graph.node if n.op_type == "MVAU")
+    getCustomOp(mvau).set_nodeattr("PE", 5)  # MH = 12
+    with pytest.raises(FlowError, match=rf"{mvau.name} \(MVAU\): PE = 5 does not divide 12"):
+        write_sources(bad, tmp_path / "hls")
+
+
+def test_an_op_without_a_kernel_is_named(tiny, tmp_path):
+    bad = ModelWrapper(tiny.model.__deepcopy__())
+    head = bad.graph.node[-1]
+    bad.graph.node.append(helper.make_node("LabelSelect", [head.output[0]], ["labels"], name="LabelSelect_0",
+                                           domain=head.domain, Labels=5, K=1, inputDataType="INT24", outputDataType="UINT3"))
+    with pytest.raises(FlowError, match=r"LabelSelect_0 \(LabelSelect\): no HLS kernel for this op"):
+        write_sources(bad, tmp_path / "hls")
+
+
+def test_mismatched_beat_widths_need_a_converter(tiny, tmp_path):
+    bad = ModelWrapper(tiny.model.__deepcopy__())
+    mvau = next(n for n in bad.graph.node if n.op_type == "MVAU")
+    getCustomOp(mvau).set_nodeattr("PE", 4)
+    with pytest.raises(FlowError, match="insert a data-width converter"):
+        write_sources(bad, tmp_path / "hls")
+
+
+def test_build_end_to_end_and_rerun_reuses_stages(tiny_basecaller, tmp_path):
+    from flow.build.pipeline import BuildConfig, build
+    from flow.nn.checkpoint import save_model
+
+    save_model(tiny_basecaller, tmp_path / "tiny.pt")
+    cfg = BuildConfig(model=str(tmp_path / "tiny.pt"), target="pynq-z2", out=tmp_path / "build", chunk_len=TINY_CHUNK,
+                      chunks=5)
+    report = build(cfg, progress=False)
+    for stage in ("csim", "cyclesim"):
+        assert report[stage]["bit_exact"] and report[stage]["mismatches"] == 0
+        assert report[stage]["elements_compared"] == 5 * (TINY_CHUNK // 3) * 5
+    assert report["cyclesim"]["latency_cycles"] > 0 and report["cyclesim"]["cycles_per_chunk"] > 0
+    assert abs(report["estimate_vs_cyclesim"]["relative_error"]) < 0.10
+    assert all(f["depth"] >= 2 for f in report["fifos"]) and report["nodes"][0]["estimate"]["lut"] > 0
+    on_disk = json.loads((tmp_path / "build" / "report.json").read_text())
+    assert on_disk["csim"] == report["csim"]
+    for f in ("hls/top.cpp", "hls/run_hls.tcl", "vivado/build_bd.tcl", "driver/rubicon_driver.py", "vectors/golden.npy",
+              "vectors/csim_output.npy", "vectors/cyclesim_output.npy", "manifest.json"):
+        assert (tmp_path / "build" / f).exists(), f
+    again = build(cfg, progress=False)
+    assert again["timing_s"]["total"] == 0.0  # every stage reused from the manifest
+    assert again["csim"] == report["csim"]
