@@ -1,13 +1,15 @@
 # One target per stage; `make help` lists them.
 PYTHON ?= python3
 RUNS ?= runs
-MODEL ?= rubicall_s
+MODEL ?= rubicall_pynq
+SIM_MODEL ?= rubicall_s
+TARGET ?= pynq-z2
 SEED ?= 11
 
 BUILD ?= build
 CHUNK ?= 4200
 
-.PHONY: help install test test-slow bench-train train-data train-shipped eval-shipped export lower clean
+.PHONY: help install test test-slow bench-train train-data train-shipped eval-shipped export lower build reports clean
 
 help:
 	@echo "make install        install the flow and its test tools (pip, editable)"
@@ -15,10 +17,12 @@ help:
 	@echo "make test-slow      the long checks behind the 'slow' marker"
 	@echo "make bench-train    training steps/s and basecalling samples/s on this machine"
 	@echo "make train-data     simulate the training reads (random genome, never lambda) and cut chunks"
-	@echo "make train-shipped  train models/$(MODEL).pt as shipped (resumes if interrupted)"
+	@echo "make train-shipped  train models/$(SIM_MODEL).pt on simulated reads, as shipped (resumes if interrupted)"
 	@echo "make eval-shipped   accuracy of the shipped model on simulated lambda and real reads"
 	@echo "make export lower   QONNX export and the integer dataflow graph of MODEL into build/MODEL/"
 	@echo "make distill        distil the real-data teacher into STUDENT (teacher targets on real unlabelled reads)"
+	@echo "make build          verified accelerator for MODEL on TARGET (default rubicall_pynq on pynq-z2) in build/TARGET/MODEL"
+	@echo "make reports        rebuild the committed reference reports in reports/<target>/<model>/"
 
 install:
 	$(PYTHON) -m pip install -e ".[test]"
@@ -39,8 +43,8 @@ $(RUNS)/ds_train/chunks.npy:
 	rubicon chunkify $(RUNS)/sim_train/truth.hdf5 -o $(RUNS)/ds_train
 
 train-shipped: train-data
-	rubicon train $(MODEL) $(RUNS)/ds_train -o $(RUNS)/$(MODEL) --epochs 4 --checkpoint-every 200 --log-every 50 --seed 1
-	cp $(RUNS)/$(MODEL)/model.pt models/$(MODEL).pt
+	rubicon train $(SIM_MODEL) $(RUNS)/ds_train -o $(RUNS)/$(SIM_MODEL) --epochs 4 --checkpoint-every 200 --log-every 50 --seed 1
+	cp $(RUNS)/$(SIM_MODEL)/model.pt models/$(SIM_MODEL).pt
 
 eval-shipped:
 	$(PYTHON) bench/eval_shipped.py --model $(MODEL) --runs $(RUNS)
@@ -52,15 +56,31 @@ export:
 lower: export
 	rubicon lower $(BUILD)/$(MODEL)/model.onnx -o $(BUILD)/$(MODEL)/dataflow.onnx
 
+build:
+	rubicon build --model $(MODEL) --target $(TARGET) -o $(BUILD)/$(TARGET)/$(MODEL)
+
+# Reference reports of the shipped models: the board model on PYNQ-Z2, and both models'
+# AI Engine cost figures on VCK190 (rubicall_s needs more LUTs than PYNQ-Z2 or ZCU104 have).
+REPORTS = pynq-z2/rubicall_pynq vck190/rubicall_pynq vck190/rubicall_s
+reports:
+	for r in $(REPORTS); do \
+		rubicon build --model $${r#*/} --target $${r%/*} -o $(BUILD)/$$r && \
+		rubicon report $(BUILD)/$$r --out reports/$$r || exit 1; done
+
 clean:
 	rm -rf $(RUNS) build .pytest_cache
 
 # --- distillation (issue: real-signal accuracy) ---------------------------------------
-STUDENT ?= sbonito_q8
+# The shipped board model is STUDENT distilled from the real-data TEACHER (same stride 3, so the
+# KD term is frame by frame) on real unlabelled reads + simulated reads, started from the
+# simulated-data model's matching tensors. `distill-baseline` trains the same student on
+# simulated reads only, with the same start and the same number of steps, for the comparison.
+STUDENT ?= rubicall_pynq
 TEACHER ?= teacher_sbonito
 UNLABELLED ?= $(or $(RUBICON_DATA),../shared/data)/reads/unlabelled_r9.4.1/unlabelled_r9.4.1_dna.blow5
+STUDENT_INIT ?= models/$(SIM_MODEL).pt
 
-.PHONY: distill-data distill
+.PHONY: distill-data distill distill-baseline
 
 distill-data: $(RUNS)/kd_real/chunks.npy $(RUNS)/kd_sim/chunks.npy
 
@@ -74,6 +94,10 @@ $(RUNS)/kd_sim/chunks.npy: $(RUNS)/sim_kd/truth.hdf5
 	rubicon chunkify $(RUNS)/sim_kd/truth.hdf5 --teacher $(TEACHER) -o $(RUNS)/kd_sim
 
 distill: distill-data
-	rubicon train $(STUDENT) $(RUNS)/kd_real $(RUNS)/kd_sim -o $(RUNS)/$(STUDENT) --init $(TEACHER) \
-		--kd-alpha 0.9 --kd-temperature 2 --lr 5e-4 --warmup-steps 100 --epochs 2 --checkpoint-every 100 --log-every 25 --seed 1
-	cp $(RUNS)/$(STUDENT)/model.pt models/$(STUDENT).pt
+	rubicon train $(STUDENT) $(RUNS)/kd_real $(RUNS)/kd_sim -o $(RUNS)/$(STUDENT)_kd --init $(STUDENT_INIT) \
+		--kd-alpha 0.9 --kd-temperature 2 --lr 1e-3 --warmup-steps 100 --epochs 2 --checkpoint-every 100 --log-every 25 --seed 1
+	cp $(RUNS)/$(STUDENT)_kd/model.pt models/$(STUDENT).pt
+
+distill-baseline: train-data
+	rubicon train $(STUDENT) $(RUNS)/ds_train -o $(RUNS)/$(STUDENT)_sim --init $(STUDENT_INIT) \
+		--lr 1e-3 --warmup-steps 100 --epochs 1 --checkpoint-every 100 --log-every 25 --seed 1

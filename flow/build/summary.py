@@ -124,6 +124,11 @@ def write_report(b, results: dict) -> dict:
     else:
         bps, source = None, None
     chunks_per_s = clock / cycles
+    if not b.target.builds_hardware:  # the AI Engine array, not the fabric, sets the throughput
+        from flow.hw.aie import aie_cost
+
+        report["aie"] = aie_cost(model, b.target.aie)
+        chunks_per_s = report["aie"]["chunks_per_s"]
     samples = chunks_per_s * b.cfg.chunk_len
     report["throughput"] = {
         "chunks_per_s": chunks_per_s, "samples_per_s": samples, "bases_per_s": samples * bps if bps else None,
@@ -131,8 +136,6 @@ def write_report(b, results: dict) -> dict:
         "minion_fraction": samples / MINION_SAMPLES_PER_S, "one_sample_per_clock_samples_per_s": clock,
         "one_sample_per_clock_fraction": samples / clock}
     report["calibration"] = _calibration(b, model, raw, cyclesim)
-    if not b.target.builds_hardware:
-        report["aie"] = dict(b.target.aie)
     report |= _artifacts(b, model)
     tmp = b.dir / "report.json.partial"
     tmp.write_text(json.dumps(report, indent=1, default=float))

@@ -35,6 +35,9 @@ class _Logits(torch.nn.Module):
 
 def export_model(model: Basecaller, path: Path, chunk_len: int) -> ModelWrapper:
     """Write `path` (atomically) and return the cleaned QONNX model."""
+    if model.dynamic_pool is not None:
+        raise FlowError(f"model {model.spec.name}: dynamic pooling has no QONNX export yet (its lowering to the "
+                        "DynamicPool op is the next step of the dynamic-pooling work); export a model without it")
     if chunk_len % model.stride:
         raise FlowError(f"chunk length {chunk_len} is not a multiple of the model stride {model.stride}")
     path = Path(path)
