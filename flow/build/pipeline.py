@@ -32,6 +32,7 @@ class BuildConfig:
     samples_per_s: float | None = None
     headroom: float = 0.15           # with neither throughput target: fit the budget × (1 − headroom)
     chunks: int = 8                  # verification chunks (real reads + edge cases)
+    update_calibration: bool = False  # also store this build's factors as the target's calibration
 
     @property
     def build_dir(self) -> Path:

@@ -77,6 +77,8 @@ def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> di
                         "measured": {"cycles": sim["busy"] / cyclesim["chunks"]}, "source": "cyclesim"})
     cal = fit_factors(records, target=b.target.name)
     path = save_calibration(cal, b.dir / "calibration.yaml")
+    if b.cfg.update_calibration:  # what folding and the search read next time
+        save_calibration(cal, b.target.name)
     return {"file": str(path.relative_to(b.dir)), "error_before": estimate_error(records),
             "error_after": estimate_error(records, cal)}
 

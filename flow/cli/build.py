@@ -18,6 +18,9 @@ def add_arguments(p):
     speed.add_argument("--samples-per-s", type=float, help="input samples/s to reach with the least resources")
     p.add_argument("--headroom", type=float, default=0.15, help="budget fraction kept free when fitting (default %(default)s)")
     p.add_argument("--chunks", type=int, default=8, help="chunks verified in C-sim and cycle sim (default %(default)s, ≥ 4)")
+    p.add_argument("--update-calibration", action="store_true",
+                   help="store this build's measured/estimated factors in targets/<target>.calibration.yaml, "
+                        "which folding and the architecture search read")
 
 
 def run(args):
@@ -26,7 +29,8 @@ def run(args):
     if args.chunks < 4:
         raise FlowError("--chunks must be at least 4 (real-read chunks plus the saturating and zero chunks)")
     cfg = BuildConfig(model=args.model, target=args.target, out=args.out, chunk_len=args.chunk_len, fps=args.fps,
-                      samples_per_s=args.samples_per_s, headroom=args.headroom, chunks=args.chunks)
+                      samples_per_s=args.samples_per_s, headroom=args.headroom, chunks=args.chunks,
+                      update_calibration=args.update_calibration)
     report = build(cfg)
     t = report["throughput"]
     print(f"{cfg.build_dir}: {report['model']} on {report['target']}: {t['samples_per_s'] / 1e6:.3f} M samples/s "
