@@ -107,3 +107,17 @@ def test_build_end_to_end_and_rerun_reuses_stages(tiny_basecaller, tmp_path):
     again = build(cfg, progress=False)
     assert again["timing_s"]["total"] == 0.0  # every stage reused from the manifest
     assert again["csim"] == report["csim"]
+
+
+def test_shipped_reference_model_through_csim(tmp_path):
+    """The shipped rubicall_s (grouped, depthwise, mixed 4/6/8-bit) end to end in C-simulation."""
+    from flow.export.qonnx_export import export_model
+    from flow.ir.lower import lower_qonnx
+    from flow.nn.checkpoint import load_model
+
+    model, _ = load_model("rubicall_s")
+    graph = random_folding(lower_qonnx(export_model(model, tmp_path / "m.onnx", 240)), seed=5)
+    net = write_sources(graph, tmp_path / "hls")
+    golden = write_vectors(graph, net, edge_and_random_inputs(2, 240, 5), tmp_path / "vectors")
+    _, cmp = run_csim(tmp_path / "hls", net, tmp_path / "vectors")
+    assert cmp.bit_exact and cmp.elements == golden.size == 6 * 80 * 5
