@@ -1,7 +1,7 @@
 """Accuracy of a shipped model: 20 simulated lambda reads (default simulator settings) and the
 real labelled R9.4.1 reads in shared data. Prints a table and writes it as JSON.
 
-Usage: python bench/eval_shipped.py [--model rubicall_s] [--runs runs] [--reads 20] [--seed 2026]
+Usage: python bench/eval_shipped.py [--model rubicall_s | path.pt] [--name NAME] [--runs runs] [--reads 20] [--seed 2026]
 """
 import argparse
 import json
@@ -24,12 +24,14 @@ def evaluate(model: str, inputs: list, reference, out: Path) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="rubicall_s")
+    ap.add_argument("--model", default="rubicall_s", help="shipped model name or .pt file")
+    ap.add_argument("--name", help="name of the result (default: the model's file stem)")
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--reads", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
-    out = args.runs / f"eval_{args.model}"
+    name = args.name or Path(args.model).stem
+    out = args.runs / f"eval_{name}"
     out.mkdir(parents=True, exist_ok=True)
     sim = out / "sim_lambda"
     if not sim.exists():
@@ -44,9 +46,9 @@ def main():
     print(f"\n{'data set':<46}{'reads':>6}{'mean':>9}{'median':>9}")
     for name, r in results.items():
         print(f"{name:<46}{r['reads']:>6}{100 * r['mean']:>8.2f}%{100 * r['median']:>8.2f}%")
-    report = REPO_ROOT / "reports" / "accuracy" / f"{args.model}.json"
+    report = REPO_ROOT / "reports" / "accuracy" / f"{name}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"model": args.model, "seed": args.seed, "results": results}, indent=2) + "\n")
+    report.write_text(json.dumps({"model": name, "seed": args.seed, "results": results}, indent=2) + "\n")
     print(f"→ {report}")
 
 
