@@ -320,7 +320,10 @@ def label_select(*, labels: int, frames: int, bits: int, pe: int = 1, k: int = 1
 def dynamic_pool(*, channels: int, frames: int, feature_bits: int, out_bits: int, pe: int = 1, lut_bits: int = 8,
                  weight_frac_bits: int = 8, move_frac_bits: int = 8, move_int_bits: int = 1, acc_bits: int = 32,
                  lmax: int = 0, pred_bits: int = 32, levels: int | None = None, uram: bool = False) -> NodeCost:
-    """Dynamic pooling (own model): T_in·C/PE cycles. Per lane: the product w·f and its two
+    """Dynamic pooling (own model). Cycles: the kernel (hls/dynamic_pool.h) takes
+    (C/PE)·(Lmax + Z) per chunk, Z = input frames that do not reach a new output frame, which
+    is data-dependent; since Z ≤ T_in, (C/PE)·(T_in + Lmax) bounds it, and that is the estimate
+    (calibration against the cycle simulation tightens it). Per lane: the product w·f and its two
     resampling products, two saturating accumulators (frames j, j+1) and the requantization
     thresholds; shared: the two sigmoid tables, the position adder and the frame control."""
     _check_fold("NumChannels", channels, pe, "PE")
@@ -336,7 +339,7 @@ def dynamic_pool(*, channels: int, frames: int, feature_bits: int, out_bits: int
     mem_lut, bram, ur = _mem_cost(*mems)
     lut = 200 + 2 * pred_bits + pos_bits + pe * (mult + 2 * acc_bits + L * acc_bits) + mem_lut
     ff = 100 + 2 * pred_bits + pos_bits + pe * (feature_bits + 2 * acc_bits + out_bits)
-    return NodeCost(cycles=frames * channels // pe, lut=lut, ff=ff, bram18=bram, uram=ur, dsp=dsp)
+    return NodeCost(cycles=(frames + lmax) * channels // pe, lut=lut, ff=ff, bram18=bram, uram=ur, dsp=dsp)
 
 
 ESTIMATORS = {
