@@ -33,15 +33,19 @@ def compile_program(source: Path, output: Path, include_dirs: list[Path] = ()) -
         raise FlowError("g++ is not installed; C-simulation needs it (apt-get install g++)")
     includes = [source.parent, source.parent / "kernels", *include_dirs]
     cmd = ["g++", *CXXFLAGS, *[f"-I{d}" for d in includes], "-isystem", str(ap_types_dir()), str(source), "-o", str(output)]
+    headers = [h for d in includes for h in sorted(Path(d).rglob("*.h")) + sorted(Path(d).glob("*.cpp"))]
+    return run_cached(cmd, headers, output, output.with_suffix(".hash"), f"g++ on {source}")
+
+
+def run_cached(cmd: list[str], inputs: list[Path], output: Path, stamp: Path, what: str) -> Path:
+    """Run a build command unless `output` exists and the command and inputs hash as last time."""
     digest = hashlib.sha256(" ".join(cmd).encode())
-    for d in includes:
-        for header in sorted(Path(d).rglob("*.h")) + sorted(Path(d).glob("*.cpp")):
-            digest.update(header.read_bytes())
-    stamp = output.with_suffix(".hash")
+    for path in inputs:
+        digest.update(Path(path).read_bytes())
     if output.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return output
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise FlowError(f"g++ failed on {source}:\n{result.stderr[-4000:]}")
+        raise FlowError(f"{what} failed:\n{(result.stdout + result.stderr)[-4000:]}")
     stamp.write_text(digest.hexdigest())
     return output

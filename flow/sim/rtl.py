@@ -8,7 +8,6 @@ folder, `run_cpp` builds and runs hls/tests/test_dynamic_pool.cpp over all of th
 on a vector folder (file names are relative to it). Both return per-chunk cycles, the
 back-to-back total and the error count. Builds are cached by content in their build folder.
 """
-import hashlib
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flow.codegen.compile import compile_program
+from flow.codegen.compile import compile_program, run_cached
 from flow.errors import FlowError
 from flow.nn.dynamic_pool import DynamicPoolFormat, dynamic_pool_int, lut_index
 from flow.paths import REPO_ROOT
@@ -199,17 +198,7 @@ def build_verilator(configs: list[PoolConfig], build: Path, jobs: int = 2) -> Pa
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "-Wno-fatal", "-Wno-lint", "-Wno-style",
            "--top-module", "tb_top", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
            "-CFLAGS", "-O1", "--Mdir", str(build / "obj"), "-o", "tb_dynamic_pool", *map(str, sources)]
-    digest = hashlib.sha256(" ".join(cmd).encode())
-    for s in sources:
-        digest.update(s.read_bytes())
-    exe, stamp = build / "obj" / "tb_dynamic_pool", build / "obj.hash"
-    if exe.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
-        return exe
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode != 0:
-        raise FlowError(f"verilator failed:\n{(run.stdout + run.stderr)[-4000:]}")
-    stamp.write_text(digest.hexdigest())
-    return exe
+    return run_cached(cmd, sources, build / "obj" / "tb_dynamic_pool", build / "obj.hash", "verilator")
 
 
 def run_verilator(exe: Path, index: int, vectors: Path, log: Path) -> dict:
