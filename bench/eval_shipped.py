@@ -44,8 +44,8 @@ def main():
             args.model, [fast5 / f"{rid}.fast5" for rid in _ids(data_file(FAST5_REFERENCES))], data_file(FAST5_REFERENCES), out / "fast5_calls"),
     }
     print(f"\n{'data set':<46}{'reads':>6}{'mean':>9}{'median':>9}")
-    for name, r in results.items():
-        print(f"{name:<46}{r['reads']:>6}{100 * r['mean']:>8.2f}%{100 * r['median']:>8.2f}%")
+    for data_set, r in results.items():
+        print(f"{data_set:<46}{r['reads']:>6}{100 * r['mean']:>8.2f}%{100 * r['median']:>8.2f}%")
     report = REPO_ROOT / "reports" / "accuracy" / f"{name}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({"model": name, "seed": args.seed, "results": results}, indent=2) + "\n")
