@@ -37,5 +37,25 @@ inline int threshold_count(const TA &acc, const TT *thr) {
     return count;
 }
 
+// Nested loop counters of a chunk, innermost first, each wrapping at its limit; true when
+// all wrap together, i.e. the iteration just done was the chunk's last.
+template <unsigned A, unsigned B>
+inline bool advance(unsigned &a, unsigned &b) {
+#pragma HLS INLINE
+    if (++a < A) return false;
+    a = 0;
+    if (++b < B) return false;
+    b = 0;
+    return true;
+}
+
+template <unsigned A, unsigned B, unsigned C>
+inline bool advance(unsigned &a, unsigned &b, unsigned &c) {
+#pragma HLS INLINE
+    if (++a < A) return false;
+    a = 0;
+    return advance<B, C>(b, c);
+}
+
 }  // namespace rubicon
 #endif

@@ -54,16 +54,7 @@ struct MVAU {
             }
         }
         if (writing) out.write(y);
-        if (++sf == SF) {
-            sf = 0;
-            if (++nf == NF) {
-                nf = 0;
-                if (++frame == T) {
-                    frame = 0;
-                    chunks_done++;
-                }
-            }
-        }
+        if (advance<SF, NF, T>(sf, nf, frame)) chunks_done++;
         return FIRED;
     }
 };

@@ -26,13 +26,7 @@ struct Thresholding {
             y.v[p] = ACT_BIAS + threshold_count<LEVELS>(x.v[p], P::thresholds[p][nf]);
         }
         out.write(y);
-        if (++nf == NF) {
-            nf = 0;
-            if (++frame == T) {
-                frame = 0;
-                chunks_done++;
-            }
-        }
+        if (advance<NF, T>(nf, frame)) chunks_done++;
         return FIRED;
     }
 };

@@ -36,16 +36,7 @@ struct VVAU {
             y.v[p] = ACT_BIAS + threshold_count<LEVELS>(sum, P::thresholds[p][nf]);
         }
         if (writing) out.write(y);
-        if (++k == K) {
-            k = 0;
-            if (++nf == NF) {
-                nf = 0;
-                if (++frame == T) {
-                    frame = 0;
-                    chunks_done++;
-                }
-            }
-        }
+        if (advance<K, NF, T>(k, nf, frame)) chunks_done++;
         return FIRED;
     }
 };
