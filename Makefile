@@ -9,10 +9,10 @@ SEED ?= 11
 BUILD ?= build
 CHUNK ?= 4200
 
-.PHONY: help install test test-slow bench-train train-data train-shipped eval-shipped export lower build calibrate reports clean
+.PHONY: help install system-tools test test-slow bench-train train-data train-shipped eval-shipped export lower build calibrate reports clean
 
 help:
-	@echo "make install        install the flow and its test tools (pip, editable)"
+	@echo "make install        install the flow and its test tools (pip, editable; g++, verilator, yosys via apt if missing)"
 	@echo "make test           the default test suite (what CI runs)"
 	@echo "make test-slow      the long checks behind the 'slow' marker"
 	@echo "make bench-train    training steps/s and basecalling samples/s on this machine"
@@ -25,8 +25,13 @@ help:
 	@echo "make calibrate      make build, then store its measured/estimated factors for TARGET (folding and search read them)"
 	@echo "make reports        rebuild the committed reference reports in reports/<target>/<model>/"
 
-install:
+install: system-tools
 	$(PYTHON) -m pip install -e ".[test]"
+
+# C-simulation needs g++; the dynamic-pooling RTL twin needs Verilator, and Yosys for its resource counts.
+system-tools:
+	@command -v g++ >/dev/null && command -v verilator >/dev/null && command -v yosys >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq g++ verilator yosys >/dev/null)
 
 test:
 	$(PYTHON) -m pytest -q
