@@ -151,8 +151,7 @@ class Build:
 
             start = time.perf_counter()
             _, cmp = run_csim(self.dir / "hls", self.net, self.dir / "vectors")
-            return {"bit_exact": cmp.bit_exact, "elements_compared": cmp.elements, "mismatches": cmp.mismatches,
-                    "chunks": self.cfg.chunks, "seconds": round(time.perf_counter() - start, 3)}
+            return cmp.as_dict() | {"chunks": self.cfg.chunks, "seconds": round(time.perf_counter() - start, 3)}
         return self._stage("csim", {}, [self.dir / "final.onnx", self.dir / "vectors/golden.npy"],
                            ("flow/codegen", "hls"), ["vectors/csim_output.npy"], work)
 
@@ -207,7 +206,7 @@ def rerun_stage(build_dir: Path, stage: str) -> dict:
         from flow.codegen.csim import run_csim
 
         _, cmp = run_csim(build_dir / "hls", net, build_dir / "vectors")
-        return {"bit_exact": cmp.bit_exact, "elements_compared": cmp.elements, "mismatches": cmp.mismatches}
+        return cmp.as_dict()
     from flow.sim.cyclesim import run_cyclesim
 
     return run_cyclesim(build_dir / "hls", net, build_dir / "vectors").as_dict()

@@ -8,6 +8,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from flow.basecall.decode import greedy_decode
+from flow.ir.golden import GoldenResult
 
 MINION_SAMPLES_PER_S = 512 * 4000  # 512 channels at 4 kHz
 METRICS = ("lut", "ff", "bram18", "uram", "dsp")
@@ -15,12 +16,9 @@ METRICS = ("lut", "ff", "bram18", "uram", "dsp")
 
 def _bases_per_sample(build_dir: Path, real_chunks: int, chunk_len: int, scale: np.ndarray) -> float:
     """Bases the model calls per input sample, from the golden logits of the real-read chunks."""
-    golden = np.load(build_dir / "vectors" / "golden.npy")[:real_chunks] * scale.astype(np.float64)
-    bases = 0
-    for logits in golden:
-        z = logits - logits.max(axis=1, keepdims=True)
-        seq, _ = greedy_decode(z - np.log(np.exp(z).sum(axis=1, keepdims=True)))
-        bases += len(seq)
+    acc = np.load(build_dir / "vectors" / "golden.npy")[:real_chunks]
+    golden = GoldenResult(acc, acc * scale.astype(np.float64), {})
+    bases = sum(len(greedy_decode(log_probs)[0]) for log_probs in golden.log_probs)
     return bases / (real_chunks * chunk_len)
 
 

@@ -23,6 +23,10 @@ class Comparison:
     def bit_exact(self) -> bool:
         return self.elements > 0 and self.mismatches == 0
 
+    def as_dict(self) -> dict:
+        """The report.json fields of a comparison."""
+        return {"bit_exact": self.bit_exact, "elements_compared": self.elements, "mismatches": self.mismatches}
+
 
 def compare(golden: np.ndarray, produced: np.ndarray) -> Comparison:
     if golden.shape != produced.shape:

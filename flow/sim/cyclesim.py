@@ -32,6 +32,11 @@ class CycleReport:
     fifos: dict[str, dict]
     comparison: Comparison | None = None
 
+    @classmethod
+    def from_raw(cls, raw: dict) -> "CycleReport":
+        """From the simulator's JSON report."""
+        return cls(raw["chunks"], raw["cycles"], raw["chunk_first_in"], raw["chunk_last_out"], raw["nodes"], raw["fifos"])
+
     @property
     def latency_cycles(self) -> int:
         """First input beat of chunk 0 to its last output beat."""
@@ -49,8 +54,7 @@ class CycleReport:
                "total_cycles": self.cycles, "nodes": self.nodes,
                "fifos": {k: {"depth": v["depth"], "high_water": v["high_water"]} for k, v in self.fifos.items()}}
         if self.comparison is not None:
-            out |= {"bit_exact": self.comparison.bit_exact, "elements_compared": self.comparison.elements,
-                    "mismatches": self.comparison.mismatches}
+            out |= self.comparison.as_dict()
         return out
 
 
@@ -79,7 +83,7 @@ def run_cyclesim(hls_dir: Path, net: Network, vectors: Path, depths: dict[str, i
     raw, beats_out = _simulate(hls_dir, net, vectors, depths, tag)
     if raw["deadlock"]:
         raise FlowError(_deadlock_message(raw))
-    report = CycleReport(raw["chunks"], raw["cycles"], raw["chunk_first_in"], raw["chunk_last_out"], raw["nodes"], raw["fifos"])
+    report = CycleReport.from_raw(raw)
     produced = unpack_output(np.load(beats_out), net.out_frames, net.classes)
     np.save(vectors / f"{tag}_output.npy", produced)
     report.comparison = compare(np.load(vectors / "golden.npy"), produced)
@@ -109,8 +113,7 @@ def size_fifos(hls_dir: Path, net: Network, vectors: Path, rounds: int = 16) -> 
     deep_raw, _ = _simulate(hls_dir, net, vectors, {s.ident: DEEP for s in net.streams.values()}, "cyclesim_deep")
     if deep_raw["deadlock"]:
         raise FlowError(_deadlock_message(deep_raw))
-    deep = CycleReport(deep_raw["chunks"], deep_raw["cycles"], deep_raw["chunk_first_in"], deep_raw["chunk_last_out"],
-                       deep_raw["nodes"], deep_raw["fifos"])
+    deep = CycleReport.from_raw(deep_raw)
     caps = {name: max(2, int(v["high_water"])) for name, v in deep.fifos.items() if name.startswith("s_")}
     ends = _ends(net)
     depths = {name: 2 for name in caps}
@@ -120,8 +123,7 @@ def size_fifos(hls_dir: Path, net: Network, vectors: Path, rounds: int = 16) -> 
             grow = [n for n, v in raw["fifos"].items() if n in caps and v["occupancy"] >= v["depth"]]
         else:
             cycles = raw["cycles"] or 1
-            per_chunk = (raw["chunk_last_out"][-1] - raw["chunk_last_out"][0]) / max(1, raw["chunks"] - 1)
-            if raw["chunks"] < 2 or per_chunk <= deep.cycles_per_chunk * 1.01:
+            if raw["chunks"] < 2 or CycleReport.from_raw(raw).cycles_per_chunk <= deep.cycles_per_chunk * 1.01:
                 break
             frac = lambda node, key: raw["nodes"][node][key] / cycles  # noqa: E731
             grow = [n for n in caps if frac(ends[n][0], "blocked") > 0.01 and frac(ends[n][1], "starved") > 0.01]
