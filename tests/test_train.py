@@ -94,6 +94,14 @@ def test_changed_config_refuses_to_resume(dataset, tmp_path):
         train(spec, dataset, tmp_path, TrainConfig(epochs=1, batch_size=8, valid_chunks=4, threads=1))
 
 
+def test_resume_with_another_thread_count(dataset, tmp_path):
+    """Threads change speed, not the arithmetic: a run may continue on a busier machine."""
+    spec = parse_model(TINY)
+    train(spec, dataset, tmp_path, TrainConfig(epochs=1, batch_size=4, max_steps=2, valid_chunks=4, threads=2))
+    train(spec, dataset, tmp_path, TrainConfig(epochs=1, batch_size=4, max_steps=3, valid_chunks=4, threads=1))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
 def test_loss_goes_down(dataset, tmp_path):
     spec = parse_model(TINY)
     train(spec, dataset, tmp_path, TrainConfig(epochs=3, batch_size=4, log_every=5, lr=5e-3, warmup_steps=5, valid_chunks=4, threads=1))

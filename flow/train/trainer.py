@@ -226,11 +226,12 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
 
 
 def _resumable(config: dict) -> dict:
-    """The settings a resumed run must share with the run it continues (max_steps may grow).
+    """The settings a resumed run must share with the run it continues (max_steps may grow, and
+    the thread count is the machine's business: it changes speed, not the arithmetic).
 
     Settings added since the checkpoint was written count at their defaults.
     """
-    return {k: v for k, v in (asdict(TrainConfig()) | config).items() if k != "max_steps"}
+    return {k: v for k, v in (asdict(TrainConfig()) | config).items() if k not in ("max_steps", "threads")}
 
 
 def _describe(spec: ModelSpec, cfg: TrainConfig, datasets, model) -> str:
