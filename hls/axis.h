@@ -63,15 +63,43 @@ struct InputAdapter {
     }
 };
 
+// Head words → one sign-extended int32 per AXI beat, TLAST on the chunk's last beat. With
+// dynamic pooling (the three-stream step) the chunk ends with one trailer beat from the pool's
+// side stream: bits 30..0 the valid frame count, bit 31 the overflow flag; TLAST moves to it.
 template <unsigned W, unsigned long WORDS, typename TE>
 struct OutputAdapter {
     Word<TE, W> held;
     unsigned lane = 0;  // next element of the held word; 0 = need a new word
     unsigned long words = 0;
+    bool trailer_due = false;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out>
     Status step(In &in, Out &out) {
+#pragma HLS INLINE
+        return logits(in, out, true);
+    }
+
+    template <typename In, typename Side, typename Out>
+    Status step(In &in, Side &side, Out &out) {
+#pragma HLS INLINE
+        if (!trailer_due) return logits(in, out, false);
+        if (side.empty()) return STARVED;
+        if (out.full()) return BLOCKED;
+        const auto s = side.read();
+        axis_t<32> o;
+        o.data = ap_uint<32>(s.v[0]) | (ap_uint<32>(s.v[1] != 0) << 31);
+        o.keep = -1;
+        o.last = 1;
+        out.write(o);
+        trailer_due = false;
+        chunks_done++;
+        return FIRED;
+    }
+
+  private:
+    template <typename In, typename Out>
+    Status logits(In &in, Out &out, bool chunk_ends_here) {
 #pragma HLS INLINE
         if (lane == 0 && in.empty()) return STARVED;
         if (out.full()) return BLOCKED;
@@ -81,13 +109,15 @@ struct OutputAdapter {
         o.data = ap_int<32>(w.v[lane]);
         o.keep = -1;
         const bool word_done = lane == W - 1;
-        o.last = word_done && words == WORDS - 1;
+        const bool chunk_done = word_done && words == WORDS - 1;
+        o.last = chunk_done && chunk_ends_here;
         out.write(o);
         held = w;
         lane = word_done ? 0 : lane + 1;
         if (word_done && ++words == WORDS) {
             words = 0;
-            chunks_done++;
+            if (chunk_ends_here) chunks_done++;
+            else trailer_due = true;
         }
         return FIRED;
     }

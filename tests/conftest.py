@@ -73,3 +73,36 @@ def tiny(tiny_basecaller, tmp_path_factory):
     from flow.ir.lower import lower_qonnx
 
     return lower_qonnx(export_model(tiny_basecaller, tmp_path_factory.mktemp("tiny") / "m.onnx", TINY_CHUNK))
+
+
+@pytest.fixture(scope="session")
+def tiny_dp_basecaller():
+    """A small quantized basecaller with dynamic pooling (Lmax = TINY_CHUNK / 2). Its predictor is
+    scaled up from the near-uniform start so moves depend on the signal, and the move scale is
+    set so the busiest chunks overflow Lmax."""
+    import torch
+
+    from flow.nn.config import parse_model
+    from flow.nn.model import build_model
+
+    spec = parse_model({"name": "tiny_dp", "input": {"act_bits": 8}, "head": {"classes": 5, "weight_bits": 8}, "layers": [
+        {"type": "conv", "channels": 8, "kernel": 5, "weight_bits": 8, "act_bits": 6},
+        {"type": "dynamic_pool", "channels": 12, "kernel": 3, "stride": 2, "norm_target": 2.5, "predictor_kernel": 5,
+         "predictor_channels": 8, "weight_bits": 8, "act_bits": 6},
+        {"type": "separable", "channels": 12, "kernel": 5, "groups": "depthwise", "weight_bits": 4, "act_bits": 4},
+        {"type": "conv", "channels": 8, "kernel": 3, "weight_bits": 4, "act_bits": 4}]})
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        model.dynamic_pool.predictor_out.weight.mul_(60)
+        model.dynamic_pool.move_scale.fill_(1.2)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_dp(tiny_dp_basecaller, tmp_path_factory):
+    """tiny_dp_basecaller lowered to its dataflow graph (TINY_CHUNK samples per chunk)."""
+    from flow.export.qonnx_export import export_model
+    from flow.ir.lower import lower_qonnx
+
+    return lower_qonnx(export_model(tiny_dp_basecaller, tmp_path_factory.mktemp("tiny_dp") / "m.onnx", TINY_CHUNK))

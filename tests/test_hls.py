@@ -52,6 +52,24 @@ def test_csim_and_cyclesim_bit_exact_under_random_foldings(tiny, tmp_path, seed)
     assert all(d >= 2 for d in depths.values())
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_dynamic_pooling_csim_and_cyclesim_bit_exact(tiny_dp, tmp_path, seed):
+    """Features and predictor branches joined by the DynamicPool kernel; every logit and every
+    chunk's trailer beat (valid frames, overflow) equal the golden model's."""
+    folded = random_folding(tiny_dp, seed)
+    assert "DynamicPool" in {n.op_type for n in folded.graph.node}
+    net = write_sources(folded, tmp_path / "hls")
+    assert net.side_stream == "frame_count" and net.out_beats == (TINY_CHUNK // 2) * 5 + 1
+    golden = write_vectors(folded, net, edge_and_random_inputs(5, TINY_CHUNK, seed), tmp_path / "vectors")
+    trailer = np.load(tmp_path / "vectors" / "golden_trailer.npy")
+    assert len(set(trailer[:, 0].tolist())) > 1 and trailer[:, 1].any() and not trailer[:, 1].all()
+    produced, cmp = run_csim(tmp_path / "hls", net, tmp_path / "vectors")
+    assert cmp.bit_exact and cmp.elements == golden.size + trailer.size
+    assert np.array_equal(produced, golden)
+    _, report = size_fifos(tmp_path / "hls", net, tmp_path / "vectors")
+    assert report.comparison.bit_exact and report.comparison.elements == golden.size + trailer.size
+
+
 def test_all_default_depth_fifos_deadlock_on_the_residual_branch(tiny, tmp_path):
     folded = insert_fifos(insert_dwcs(tiny))
     net = write_sources(folded, tmp_path / "hls")
@@ -107,6 +125,22 @@ def test_build_end_to_end_and_rerun_reuses_stages(tiny_basecaller, tmp_path):
     again = build(cfg, progress=False)
     assert again["timing_s"]["total"] == 0.0  # every stage reused from the manifest
     assert again["csim"] == report["csim"]
+
+
+def test_build_end_to_end_with_dynamic_pooling(tiny_dp_basecaller, tmp_path):
+    """The build on a dynamic-pooling model: folded to PYNQ-Z2, C-sim and cycle sim bit-exact
+    (logits and the per-chunk trailer), the driver reads the trailer."""
+    from flow.build.pipeline import BuildConfig, build
+    from flow.nn.checkpoint import save_model
+
+    save_model(tiny_dp_basecaller, tmp_path / "tiny_dp.pt")
+    cfg = BuildConfig(model=str(tmp_path / "tiny_dp.pt"), target="pynq-z2", out=tmp_path / "build", chunk_len=TINY_CHUNK,
+                      chunks=5)
+    report = build(cfg, progress=False)
+    for stage in ("csim", "cyclesim"):
+        assert report[stage]["bit_exact"] and report[stage]["elements_compared"] == 5 * (TINY_CHUNK // 2) * 5 + 5 * 2
+    assert "DynamicPool" in {n["op_type"] for n in report["nodes"]}
+    assert "TRAILER = 1" in (tmp_path / "build" / "driver" / "rubicon_driver.py").read_text()
 
 
 def test_shipped_reference_model_through_csim(tmp_path):

@@ -12,6 +12,7 @@ from flow.data.chunks import basecall_chunks
 from flow.data.normalise import normalise
 from flow.errors import FlowError
 from flow.export.qonnx_export import export_model
+from flow.ir.golden import run_dataflow
 from flow.ir.lower import lower_qonnx
 from flow.ir.verify import prove_equivalence
 from flow.nn.checkpoint import load_model
@@ -63,12 +64,12 @@ def _prove(model, chunks, tmp_path):
     return report
 
 
-def _has_dynamic_pool(path) -> bool:
-    return "dynamic_pool" in path.read_text()
+def _hardware_model(name: str) -> bool:
+    """Quantized in every layer (the teacher and the float ablation models are not)."""
+    return all(layer.weight_bits for layer in load_model_spec(name).layers)
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in MODELS_DIR.glob("*.yaml")
-                                        if "teacher" not in p.stem and not _has_dynamic_pool(p)))
+@pytest.mark.parametrize("name", sorted(p.stem for p in MODELS_DIR.glob("*.yaml") if _hardware_model(p.stem)))
 def test_reference_models_lower_exactly(name, chunks, tmp_path):
     torch.manual_seed(0)
     _prove(_settle_batchnorm(build_model(load_model_spec(name))), chunks, tmp_path)
@@ -169,6 +170,32 @@ def test_large_thresholds_survive_the_file_exactly(tmp_path):
             assert np.array_equal(original, np.rint(original))
 
 
-def test_dynamic_pooling_export_is_refused_clearly(tmp_path):
-    with pytest.raises(FlowError, match="dynamic pooling has no QONNX export yet"):
-        export_model(build_model(load_model_spec("osprey_dp")), tmp_path / "m.onnx", 1200)
+def test_dynamic_pooling_with_varying_moves_and_overflow_lowers_exactly(chunks, tmp_path):
+    """Moves that depend on the signal (predictor weights at trained scale) and a move scale that
+    makes the busiest chunks overflow Lmax: frames, counts and overflow flags all match."""
+    torch.manual_seed(3)
+    model = _settle_batchnorm(build_model(load_model_spec("osprey_dp")), 3)
+    part = chunks[::8]
+    lmax = CHUNK // 2
+    with torch.no_grad():
+        model.dynamic_pool.predictor_out.weight.mul_(100)  # undo the near-uniform start
+        # scale the moves so that about half of the chunks need more than Lmax frames
+        _, lengths = model.forward_with_lengths(torch.from_numpy(part)[:, None, :])
+        model.dynamic_pool.move_scale.mul_(lmax / float(lengths.double().median()))
+    report = _prove(model, part, tmp_path)
+    assert report.elements_compared > 0
+    dataflow = lower_qonnx(export_model(model, tmp_path / "again.onnx", CHUNK))
+    golden = run_dataflow(dataflow, part, intermediates=True)
+    with torch.no_grad():
+        _, lengths = model.forward_with_lengths(torch.from_numpy(part)[:, None, :])
+    assert np.array_equal(golden.frame_count, lengths.numpy())
+    assert len(set(golden.frame_count.tolist())) > 3, "moves should depend on the signal"
+    overflow = golden.intermediates["frame_overflow"]
+    assert overflow.any() and not overflow.all()
+    assert np.all(golden.frame_count[overflow == 1] == lmax)
+
+
+def test_a_float_dynamic_pool_is_refused_clearly(tmp_path):
+    spec = load_model_spec("heron_dp")
+    with pytest.raises(FlowError, match="dynamic_pool layer is float"):
+        export_model(build_model(spec), tmp_path / "m.onnx", 1200)

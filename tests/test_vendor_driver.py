@@ -19,8 +19,9 @@ from flow.codegen.driver import model_constants, write_driver
 from flow.codegen.network import build_network
 from flow.codegen.vendor import dma_plan, run_vendor_flow, vendor_paths, vendor_tools, write_hls_tcl, write_vivado_tcl
 from flow.errors import FlowError
+from flow.hw.fold import insert_dwcs
 from flow.hw.targets import load_target
-from flow.ir.golden import quantize_input, run_dataflow, run_dataflow_ints
+from flow.ir.golden import quantize_input, run_dataflow, run_dataflow_outputs
 
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 CHUNK = 96
@@ -43,8 +44,11 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture
 def driver_module(tiny, tmp_path):
+    return _load_driver(*tiny, tmp_path)
+
+
+def _load_driver(model, net, tmp_path):
     """The generated driver, imported from its file with `import pynq` made to fail."""
-    model, net = tiny
     path = write_driver(tmp_path, net, load_target("pynq-z2"), model_name="tiny", **model_constants(model))
     saved = sys.modules.get("pynq", "absent")
     sys.modules["pynq"] = None  # any import of pynq at module level would raise here
@@ -187,9 +191,13 @@ def _fake_pynq(model, d, length_bits):
             assert len(beats_in) == ip.chunks
             log["sends"].append(len(beats_in))
             ints = _unpack_input(beats_in, d.IN_ELEM_BITS, d.IN_BEAT_BITS)
-            acc = run_dataflow_ints(model, ints[..., None])
+            outputs = run_dataflow_outputs(model, ints[..., None])
+            acc = outputs["global_out"].reshape(len(ints), -1)
             assert acc.min() >= -2**31 and acc.max() < 2**31
-            ip.pending = list(acc.reshape(len(ints), -1).astype(np.int32))
+            if "frame_count" in outputs:  # the trailer beat: count | overflow << 31
+                trailer = (outputs["frame_count"] | outputs["frame_overflow"] << 31).astype(np.uint32).view(np.int32)
+                acc = np.concatenate([acc, trailer[:, None].astype(np.int64)], axis=1)
+            ip.pending = list(acc.astype(np.int32))
 
         def wait(self):
             pass
@@ -244,6 +252,21 @@ def test_driver_run_end_to_end_on_a_fake_board(driver_module, tiny, monkeypatch,
         acc.run(np.full((1, CHUNK), 1000))
     with pytest.raises(ValueError, match=f"\\[N, {CHUNK}\\]"):
         acc.run(np.zeros((1, CHUNK + 1), dtype=np.int64))
+
+
+def test_driver_returns_the_dynamic_pooling_frame_counts(tiny_dp, monkeypatch, tmp_path):
+    model = insert_dwcs(tiny_dp)  # the predictor writes one of {a, b} per beat at PE 1; the pool reads both
+    net = build_network(model)
+    d = _load_driver(model, net, tmp_path)
+    fake, log = _fake_pynq(model, d, dma_plan(net).length_bits)
+    monkeypatch.setitem(sys.modules, "pynq", fake)
+    chunks = np.random.default_rng(4).normal(size=(4, d.CHUNK_SAMPLES)).clip(-3, 3).astype(np.float32)
+    chunks[0] = 2.5  # a saturated chunk pools differently from noise
+    int_logits, valid, _ = d.RubiconAccelerator("rubicon.bit").run(d.quantize(chunks))
+    golden = run_dataflow(model, chunks)
+    assert d.TRAILER == 1 and d.OUT_BEATS == net.out_frames * net.classes + 1
+    assert np.array_equal(int_logits, golden.accumulators)
+    assert np.array_equal(valid, golden.frame_count) and len(set(valid.tolist())) > 1
 
 
 def test_driver_main_saves_logits(driver_module, tiny, tmp_path, monkeypatch):

@@ -117,7 +117,7 @@ class Build:
             model = ModelWrapper(str(self.dir / "folded.onnx"))
             ints = build_chunks(model, self.cfg.chunks, self.cfg.chunk_len)
             write_vectors(model, build_network(model), ints, self.dir / "vectors")
-        self._stage("vectors", {"chunks": self.cfg.chunks}, [self.dir / "folded.onnx"], ("flow/build", "flow/ir", "flow/data"),
+        self._stage("vectors", {"chunks": self.cfg.chunks}, [self.dir / "folded.onnx"], ("flow/build", "flow/ir", "flow/data", "flow/codegen"),
                     ["vectors/golden.npy", "vectors/input_beats.npy"], work)
 
     def size_fifos(self):
@@ -130,8 +130,9 @@ class Build:
             net = write_sources(folded, self.dir / "hls")
             sizing = self.dir / "vectors" / "sizing"  # three chunks show the steady state at a third of the cost
             sizing.mkdir(exist_ok=True)
-            for name in ("input_beats.npy", "golden.npy"):
-                np.save(sizing / name, np.load(self.dir / "vectors" / name)[:SIZING_CHUNKS])
+            for name in ("input_beats.npy", "golden.npy", "golden_trailer.npy"):
+                if (self.dir / "vectors" / name).exists():
+                    np.save(sizing / name, np.load(self.dir / "vectors" / name)[:SIZING_CHUNKS])
             depths, _ = size_fifos(self.dir / "hls", net, sizing)
             by_tensor = {s.tensor: depths[s.ident] for s in net.streams.values()}
             insert_fifos(folded, depths=by_tensor).save(str(self.dir / "final.onnx"))

@@ -15,10 +15,13 @@ METRICS = ("lut", "ff", "bram18", "uram", "dsp")
 
 
 def _bases_per_sample(build_dir: Path, real_chunks: int, chunk_len: int, scale: np.ndarray) -> float:
-    """Bases the model calls per input sample, from the golden logits of the real-read chunks."""
+    """Bases the model calls per input sample, from the golden logits of the real-read chunks
+    (with dynamic pooling, only each chunk's valid frames)."""
     acc = np.load(build_dir / "vectors" / "golden.npy")[:real_chunks]
     golden = GoldenResult(acc, acc * scale.astype(np.float64), {})
-    bases = sum(len(greedy_decode(log_probs)[0]) for log_probs in golden.log_probs)
+    trailer = build_dir / "vectors" / "golden_trailer.npy"
+    valid = np.load(trailer)[:real_chunks, 0] if trailer.exists() else np.full(len(acc), acc.shape[1])
+    bases = sum(len(greedy_decode(log_probs[:n])[0]) for log_probs, n in zip(golden.log_probs, valid))
     return bases / (real_chunks * chunk_len)
 
 

@@ -16,6 +16,12 @@ def pack_input(samples: np.ndarray, elem_bits: int, beat_bits: int) -> np.ndarra
 
 
 def unpack_output(beats: np.ndarray, frames: int, classes: int) -> np.ndarray:
-    """int32 output beats [N, frames·classes] → integer logits [N, frames, classes]."""
+    """int32 output beats [N, frames·classes (+ 1 trailer)] → integer logits [N, frames, classes]."""
     beats = np.asarray(beats)
-    return beats.astype(np.int64).reshape(beats.shape[0], frames, classes)
+    return beats[:, : frames * classes].astype(np.int64).reshape(beats.shape[0], frames, classes)
+
+
+def unpack_trailer(beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dynamic-pooling trailer, the last beat of each chunk → (valid frames [N], overflow [N])."""
+    last = np.asarray(beats)[:, -1].astype(np.int64) & 0xFFFFFFFF
+    return last & 0x7FFFFFFF, last >> 31

@@ -44,7 +44,8 @@ IN_BEATS = @IN_BEATS@          # input beats per chunk
 OUT_BEAT_BITS = @OUT_BITS@     # S2MM stream width: one sign-extended int32 head accumulator per beat
 OUT_FRAMES = @FRAMES@        # output frames per chunk (T)
 CLASSES = @CLASSES@           # logits per frame (C)
-OUT_BEATS = OUT_FRAMES * CLASSES
+TRAILER = @TRAILER@             # 1: dynamic pooling; each chunk ends with a {valid frames, overflow} beat
+OUT_BEATS = OUT_FRAMES * CLASSES + TRAILER
 MAX_BATCH = @BATCH@        # chunks per MM2S transfer (the DMA length register has @LEN_BITS@ bits)
 INPUT_SCALE = @INPUT_SCALE@
 INPUT_RANGE = (@LO@, @HI@)
@@ -116,9 +117,10 @@ class RubiconAccelerator:
         for start in range(0, n, MAX_BATCH):
             beats[start:start + MAX_BATCH] = self._run_batch(chunks_int[start:start + MAX_BATCH])
         int_logits = unpack_output(beats, OUT_FRAMES, CLASSES)
-        # Every frame is valid: this network has no dynamic pooling. A DynamicPool network's
-        # valid-frame count (its side output) would come back per chunk and replace this.
-        valid_lengths = np.full(n, OUT_FRAMES, dtype=np.int64)
+        if TRAILER:  # dynamic pooling: frames past the chunk's count are padding (overflowed chunks are cut at OUT_FRAMES)
+            valid_lengths, _ = unpack_trailer(beats)
+        else:
+            valid_lengths = np.full(n, OUT_FRAMES, dtype=np.int64)
         return int_logits, valid_lengths, int_logits * LOGIT_SCALE
 
     def _run_batch(self, chunks_int):
@@ -180,9 +182,6 @@ def model_constants(model: ModelWrapper) -> dict:
 
 def driver_source(net: Network, target: Target, logit_scale: np.ndarray, model_name: str, input_scale: float,
                   input_range: tuple[int, int]) -> str:
-    if any(k.op_type == "DynamicPool" for k in net.kernels):
-        raise FlowError("the PYNQ driver cannot read DynamicPool's valid-frame counts yet (the top has no port for "
-                        "them); build a model without dynamic pooling")
     scale = np.asarray(logit_scale, dtype=np.float64).reshape(-1)
     if scale.size == 1:
         scale = np.repeat(scale, net.classes)
@@ -199,7 +198,7 @@ def driver_source(net: Network, target: Target, logit_scale: np.ndarray, model_n
         "@MODEL@": " ".join(str(model_name).split()), "@TARGET@": target.name, "@TOP@": "rubicon_top",
         "@CHUNK@": net.chunk_samples, "@ELEM_BITS@": net.in_elem_bits, "@IN_BITS@": net.in_beat_bits,
         "@IN_BEATS@": net.chunk_samples * net.in_elem_bits // net.in_beat_bits, "@OUT_BITS@": OUT_BEAT_BITS,
-        "@FRAMES@": net.out_frames, "@CLASSES@": net.classes, "@BATCH@": plan.batch_chunks, "@LEN_BITS@": plan.length_bits,
+        "@FRAMES@": net.out_frames, "@CLASSES@": net.classes, "@TRAILER@": int(net.side_stream is not None), "@BATCH@": plan.batch_chunks, "@LEN_BITS@": plan.length_bits,
         "@INPUT_SCALE@": repr(float(input_scale)), "@LO@": lo, "@HI@": hi,
         "@LOGIT_SCALE@": "[" + ", ".join(repr(float(v)) for v in scale) + "]",
     }

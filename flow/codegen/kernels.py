@@ -25,6 +25,8 @@ class Kernel:
     inputs: list[str] = field(default_factory=list)   # tensor names, in step() order
     outputs: list[str] = field(default_factory=list)
     latency: int = 1
+    words: dict[str, tuple[str, int]] = field(default_factory=dict)  # output → (element type, width) when not the op's
+    side_outputs: list[str] = field(default_factory=list)            # per-chunk outputs that end in the output trailer
 
     @property
     def ident(self) -> str:
@@ -177,9 +179,31 @@ def width_converter(model, node) -> Kernel:
                   f"{a['outWidth']}, {_frames(a)}, {ctype(a['inputDataType'])}>", latency=1)
 
 
+def dynamic_pool(model, node) -> Kernel:
+    """hls/dynamic_pool.h; its side stream {count, overflow} is the `frame_count` output."""
+    op = getCustomOp(node)
+    a = _attrs(node)
+    fmt = op.get_format()
+    c, pe = a["NumChannels"], a["PE"]
+    _check_divides(node, "PE", c, pe)
+    name = identifier(node.name)
+    luts = model.get_initializer(node.input[2]).astype(np.int64)
+    tty, thr, levels = _thresholds(model, node, c, pe)
+    params = _params(name, {"w_lut": (f"ap_uint<{fmt.weight_frac_bits}>", luts[0]),
+                            "m_lut": (f"ap_uint<{fmt.move_frac_bits + fmt.move_int_bits}>", luts[1]),
+                            "thresholds": (tty, thr)})
+    frames, count = node.output[0], node.output[1]
+    return Kernel(node.name, node.op_type,
+                  f"rubicon::DynamicPool<{c}, {pe}, {_frames(a)}, {fmt.lmax}, {fmt.lut_bits}, {fmt.a_shift}, {fmt.b_shift}, "
+                  f"{fmt.weight_frac_bits}, {fmt.move_frac_bits}, {fmt.move_int_bits}, {fmt.prod_shift}, {fmt.acc_bits}, "
+                  f"{levels}, {ctype(a['inputDataType'])}, {ctype(a['predDataType'])}, {ctype(a['outputDataType'])}, {name}_P>",
+                  params, outputs=[frames, count], latency=2,
+                  words={count: (f"ap_uint<{fmt.count_bits}>", 2)}, side_outputs=[count])
+
+
 EMITTERS = {"FMPadding1D": fmpadding, "ConvolutionInputGenerator1D": sliding_window, "MVAU": mvau, "VVAU": vvau,
             "Thresholding": thresholding, "DuplicateStreams": duplicate, "AddStreams": add,
-            "StreamingDataWidthConverter": width_converter}
+            "StreamingDataWidthConverter": width_converter, "DynamicPool": dynamic_pool}
 
 
 def emit_kernel(model: ModelWrapper, node) -> Kernel:
@@ -187,5 +211,6 @@ def emit_kernel(model: ModelWrapper, node) -> Kernel:
         raise FlowError(f"{node.name} ({node.op_type}): no HLS kernel for this op; "
                         f"the kernel library has {', '.join(sorted(EMITTERS))} (and StreamingFIFO as a stream depth)")
     kernel = EMITTERS[node.op_type](model, node)
-    kernel.inputs, kernel.outputs = [t for t in node.input if model.get_initializer(t) is None], list(node.output)
+    kernel.inputs = [t for t in node.input if model.get_initializer(t) is None]
+    kernel.outputs = kernel.outputs or list(node.output)
     return kernel

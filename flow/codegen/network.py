@@ -46,13 +46,15 @@ class Network:
     out_words: int                   # output stream words per chunk
     out_frames: int
     classes: int
+    side_stream: str | None = None   # dynamic pooling's {count, overflow}: the chunk's trailer beat
 
     def stream_of(self, tensor: str) -> Stream:
         return self.streams[self.alias.get(tensor, tensor)]
 
     @property
     def out_beats(self) -> int:
-        return self.out_frames * self.classes
+        """int32 beats per chunk: the head's logits, then the trailer if the model pools dynamically."""
+        return self.out_frames * self.classes + (self.side_stream is not None)
 
 
 def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
@@ -73,8 +75,8 @@ def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
     for k in kernels:
         op = ops[k.node]
         for t in k.outputs:
-            dtype = model.get_tensor_datatype(t).name
-            streams[canon(t)] = Stream(canon(t), ctype(dtype), op.out_width(), depths.get(canon(t), DEFAULT_DEPTH), k.latency)
+            elem, width = k.words.get(t) or (ctype(model.get_tensor_datatype(t).name), op.out_width())
+            streams[canon(t)] = Stream(canon(t), elem, width, depths.get(canon(t), DEFAULT_DEPTH), k.latency)
     gin, gout = model.graph.input[0].name, model.graph.output[0].name
     first = [k for k in kernels if canon(gin) in map(canon, k.inputs)]
     if len(first) != 1:
@@ -86,15 +88,19 @@ def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
         for t in k.inputs:
             if t not in streams:
                 raise FlowError(f"{k.node} ({k.op_type}): its input {t} has no producer in the graph")
-            if streams[t].width != ops[k.node].in_width():
-                raise FlowError(f"{k.node} ({k.op_type}): reads beats of {ops[k.node].in_width()} elements but its producer "
+        for i, t in enumerate(k.inputs):
+            if streams[t].width != ops[k.node].in_width_of(i):
+                raise FlowError(f"{k.node} ({k.op_type}): reads beats of {ops[k.node].in_width_of(i)} elements but its producer "
                                 f"writes {streams[t].width}; insert a data-width converter (flow.hw.fold.insert_dwcs)")
     n, length, channels = model.get_tensor_shape(gin)
     _, out_frames, classes = model.get_tensor_shape(gout)
     bits, _ = int_bits(in_dtype)
     out = streams[canon(gout)]
+    sides = [t for k in kernels for t in k.outputs if t in k.side_outputs]
+    if len(sides) > 1:
+        raise FlowError(f"{len(sides)} dynamic-pooling side streams; the output trailer carries one")
     net = Network(kernels, streams, canon(gin), canon(gout), in_beat_bits, bits, length * channels,
-                  out_frames * classes // out.width, out_frames, classes)
+                  out_frames * classes // out.width, out_frames, classes, sides[0] if sides else None)
     net.alias = alias
     if (in_beat_bits // bits) % streams[canon(gin)].width or net.chunk_samples % (in_beat_bits // bits):
         raise FlowError(f"the chunk of {net.chunk_samples} samples must fill whole {in_beat_bits}-bit AXI beats of "

@@ -3,7 +3,7 @@ DATAFLOW region of one II=1 loop per kernel), tb_csim.cpp (C-simulation testbenc
 cyclesim.cpp (the clock-by-clock simulation of the same kernels against bounded FIFOs)."""
 from flow.codegen.network import OUT_BEAT_BITS, Network
 
-KERNEL_HEADERS = ["common.h", "axis.h", "fmpadding.h", "swg.h", "mvau.h", "vvau.h", "streams.h"]
+KERNEL_HEADERS = ["common.h", "axis.h", "fmpadding.h", "swg.h", "mvau.h", "vvau.h", "streams.h", "dynamic_pool.h"]
 TOP = "rubicon_top"
 
 
@@ -32,6 +32,11 @@ def network_header(net: Network) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _output_streams(net: Network) -> list[str]:
+    """What the output adapter reads: the head's stream, then the dynamic-pooling side stream."""
+    return [net.output_stream] + ([net.side_stream] if net.side_stream else [])
+
+
 def _args(k, net: Network) -> list[str]:
     return [net.streams[t].ident for t in k.inputs + k.outputs]
 
@@ -42,7 +47,9 @@ def top_source(net: Network) -> str:
         if k == "input":
             name, ktype, params = "input_adapter", "k_input_adapter", ["hls::stream<beat_in_t> &a", f"hls::stream<w_{net.streams[net.input_stream].ident}> &b"]
         elif k == "output":
-            name, ktype, params = "output_adapter", "k_output_adapter", [f"hls::stream<w_{net.streams[net.output_stream].ident}> &a", "hls::stream<beat_out_t> &b"]
+            name, ktype = "output_adapter", "k_output_adapter"
+            params = [f"hls::stream<w_{net.streams[t].ident}> &{chr(97 + i)}" for i, t in enumerate(_output_streams(net))]
+            params.append(f"hls::stream<beat_out_t> &{chr(97 + len(params))}")
         else:
             name, ktype = k.ident, f"k_{k.ident}"
             params = [f"hls::stream<w_{net.streams[t].ident}> &{chr(97 + i)}" for i, t in enumerate(k.inputs + k.outputs)]
@@ -62,7 +69,7 @@ def top_source(net: Network) -> str:
     out.append(f"    run_input_adapter(in, {net.streams[net.input_stream].ident}, chunks);")
     for k in net.kernels:
         out.append(f"    run_{k.ident}({', '.join(_args(k, net))}, chunks);")
-    out += [f"    run_output_adapter({net.streams[net.output_stream].ident}, out, chunks);", "}", ""]
+    out += [f"    run_output_adapter({', '.join(net.streams[t].ident for t in _output_streams(net))}, out, chunks);", "}", ""]
     return "\n".join(out)
 
 
@@ -196,7 +203,7 @@ def cyclesim_source(net: Network) -> str:
         ticks.append(f"        {s.ident}.tick();")
     members = [("input_adapter", "k_input_adapter", ["dma_in", net.streams[net.input_stream].ident])]
     members += [(k.ident, f"k_{k.ident}", [net.streams[t].ident for t in k.inputs + k.outputs]) for k in net.kernels]
-    members.append(("output_adapter", "k_output_adapter", [net.streams[net.output_stream].ident, "dma_out"]))
+    members.append(("output_adapter", "k_output_adapter", [net.streams[t].ident for t in _output_streams(net)] + ["dma_out"]))
     for name, ktype, args in members:
         decl += [f"    static {ktype} k_{name};", f"    rubicon::Activity a_{name};"]
         steps += [f"        a_{name}.count(k_{name}.step({', '.join(args)}));", f"        moved |= a_{name}.last == 0;"]

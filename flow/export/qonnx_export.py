@@ -1,7 +1,8 @@
 """Export a trained Basecaller to a cleaned QONNX graph (`Quant` nodes, shapes and datatypes inferred).
 
 The exported graph computes the pre-softmax logits [N, classes, T'] of one fixed-length
-chunk: the static shape the dataflow hardware streams. Model name, stride and chunk length
+chunk: the static shape the dataflow hardware streams. A dynamic-pooling layer becomes one
+`DynamicPoolQ` node (`flow.ir.ops.dynamic_pool`) with its static frame budget Lmax. Model name, stride and chunk length
 travel as metadata properties so later stages need not guess them.
 """
 import contextlib
@@ -35,11 +36,12 @@ class _Logits(torch.nn.Module):
 
 def export_model(model: Basecaller, path: Path, chunk_len: int) -> ModelWrapper:
     """Write `path` (atomically) and return the cleaned QONNX model."""
-    if model.dynamic_pool is not None:
-        raise FlowError(f"model {model.spec.name}: dynamic pooling has no QONNX export yet (its lowering to the "
-                        "DynamicPool op is the next step of the dynamic-pooling work); export a model without it")
+    if model.dynamic_pool is not None and not model.dynamic_pool.quantized:
+        raise FlowError(f"model {model.spec.name}: its dynamic_pool layer is float; give it weight_bits and act_bits")
     if chunk_len % model.stride:
         raise FlowError(f"chunk length {chunk_len} is not a multiple of the model stride {model.stride}")
+    if model.dynamic_pool is not None:
+        model.dynamic_pool.prepare_export(model.frames_into(model.dynamic_pool, chunk_len))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")

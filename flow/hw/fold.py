@@ -53,11 +53,11 @@ def out_word(node, index: int = 0) -> int | None:
 
 
 def in_word(node, index: int = 0) -> int | None:
-    """Elements per beat of stream input `index`: the op's own `in_width()`; None for the
-    weight and threshold inputs of MVAU/VVAU/Thresholding."""
-    if node.op_type in ("MVAU", "VVAU", "Thresholding") and index > 0:
+    """Elements per beat of stream input `index`: the op's own `in_width_of(index)`; None for
+    the weight, threshold and table inputs of MVAU/VVAU/Thresholding/DynamicPool."""
+    if (node.op_type in ("MVAU", "VVAU", "Thresholding") and index > 0) or (node.op_type == "DynamicPool" and index > 1):
         return None
-    return int(getCustomOp(node).in_width())
+    return int(getCustomOp(node).in_width_of(index))
 
 
 def _copy(model: ModelWrapper) -> ModelWrapper:

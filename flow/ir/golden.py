@@ -16,6 +16,7 @@ class GoldenResult:
     accumulators: np.ndarray        # [N, T', classes] integer head output
     logits: np.ndarray              # accumulators · per-class scale, float64
     intermediates: dict[str, np.ndarray]  # every integer stream, by tensor name (on request)
+    frame_count: np.ndarray | None = None  # [N] valid frames per chunk (dynamic pooling; else all frames are valid)
 
     @property
     def log_probs(self) -> np.ndarray:
@@ -60,10 +61,17 @@ def _execute(model: ModelWrapper, ints: np.ndarray, intermediates: bool) -> dict
         return execute_onnx(batched, {"global_in": ints}, return_full_exec_context=intermediates)
 
 
+def run_dataflow_outputs(model: ModelWrapper, ints: np.ndarray) -> dict[str, np.ndarray]:
+    """Every graph output for integer input streams [N, L, 1] (what the hardware receives): the
+    head's integers `global_out` [N, T', classes], and with dynamic pooling `frame_count` and
+    `frame_overflow` [N]. The reference every C-simulation and cycle simulation is held to."""
+    context = _execute(model, np.asarray(ints, dtype=np.int64), False)
+    return {o.name: np.asarray(context[o.name], dtype=np.int64) for o in model.graph.output}
+
+
 def run_dataflow_ints(model: ModelWrapper, ints: np.ndarray) -> np.ndarray:
-    """The integer head output [N, T', classes] for integer input streams [N, L, 1] (what the
-    hardware receives); the reference every C-simulation and cycle simulation is held to."""
-    return np.asarray(_execute(model, np.asarray(ints, dtype=np.int64), False)["global_out"], dtype=np.int64)
+    """The integer head output [N, T', classes] for integer input streams [N, L, 1]."""
+    return run_dataflow_outputs(model, ints)["global_out"]
 
 
 def run_dataflow(model: ModelWrapper, chunks: np.ndarray, intermediates: bool = False) -> GoldenResult:
@@ -74,4 +82,5 @@ def run_dataflow(model: ModelWrapper, chunks: np.ndarray, intermediates: bool = 
     streams = {}
     if intermediates:
         streams = {k: np.asarray(v) for k, v in context.items() if model.get_initializer(k) is None}
-    return GoldenResult(acc, acc * scale, streams)
+    count = context.get("frame_count")
+    return GoldenResult(acc, acc * scale, streams, None if count is None else np.asarray(count, dtype=np.int64))

@@ -12,13 +12,18 @@ Patterns (QONNX, channels-first) → dataflow ops (channels-last [N, T, C]):
   per-class scale that turns them into logits is an initializer and metadata).
 - `Add` of two quantized streams of one scale, then [Relu] `Quant` → AddStreams +
   Thresholding. A stream read by two consumers gets a DuplicateStreams fork.
+- `DynamicPoolQ` (features, predictor accumulators) → the predictor's pointwise `Conv` as an
+  MVAU whose thresholds give the LUT index directly (the bias, the pre-LUT shift and the
+  clip are one monotone step function, so they fold into thresholds exactly, as FINN folds
+  biases) + `DynamicPool`; its frame count and overflow flag become the graph outputs
+  `frame_count` and `frame_overflow`.
 
 Thresholds are found by bisection on the exact per-channel function they replace, evaluated
 in float64 in the order the QONNX graph computes it, so the integer graph reproduces the
 quantizer's rounding (half to even) and clipping exactly. Channels whose folded scale is
 negative have their weights negated so every threshold sequence is non-decreasing.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from onnx import TensorProto, helper
@@ -28,6 +33,7 @@ from qonnx.util.basic import qonnx_make_model
 
 from flow.errors import FlowError
 from flow.ir.ops.base import DOMAIN
+from flow.ir.ops.dynamic_pool import DynamicPoolQ, format_attributes
 
 
 @dataclass
@@ -119,6 +125,8 @@ class Lowering:
         self.streams: dict[str, Stream] = {}  # QONNX float tensor name → integer stream
         self.done: set[str] = set()
         self.batch = model.get_tensor_shape(model.graph.input[0].name)[0]
+        self.predictors: dict[str, tuple] = {}  # DynamicPoolQ accumulator tensor → its pointwise Conv, lowered later
+        self.side_outputs: list[str] = []        # frame_count, frame_overflow
 
     # -- helpers -------------------------------------------------------------------------
     def _only_consumer(self, tensor: str, expect: tuple[str, ...]):
@@ -181,6 +189,8 @@ class Lowering:
                 self._conv(node)
             elif node.op_type == "Add":
                 self._add(node)
+            elif node.op_type == "DynamicPoolQ":
+                self._dynamic_pool(node)
             elif node.op_type == "Quant" and all(src.get_initializer(i) is not None for i in node.input[:1]):
                 continue  # a weight quantizer, consumed by its Conv
             else:
@@ -242,6 +252,12 @@ class Lowering:
         acc_hi = int(np.maximum(per_channel * xmin, per_channel * xmax).sum(0).max())
 
         out_name = conv.output[0]
+        users = src.find_consumers(out_name)
+        if len(users) == 1 and users[0].op_type == "DynamicPoolQ" and list(users[0].input).index(out_name) == 1:
+            if depthwise or k != 1 or stride != 1:
+                raise FlowError(f"{conv.name} (Conv): the dynamic-pooling predictor's last layer must be pointwise")
+            self.predictors[out_name] = (stream, matrix, x, w_bits, t_out, acc_lo, acc_hi)
+            return
         if out_name in [o.name for o in src.graph.output]:
             self._head(conv, stream, matrix, depthwise, x, s_w, w_bits, c_out, t_out, acc_lo, acc_hi)
             return
@@ -330,6 +346,40 @@ class Lowering:
                    inputDataType=self.dtypes[summed], outputDataType=out.dtype, ActVal=int(out.lo))
         self.streams[node.output[0]] = out
 
+    def _dynamic_pool(self, node):
+        op = DynamicPoolQ(node)
+        fmt = op.get_format()
+        luts, thresholds, bias = op.tables()
+        feats = self.streams.get(node.input[0])
+        if feats is None or feats.signed or feats.bits != fmt.feature_bits or feats.scale != op.get_nodeattr("FeatureScale"):
+            raise FlowError(f"{node.name} (DynamicPoolQ): its features must be the UINT{fmt.feature_bits} output of the "
+                            "layer's own quantized ReLU (scale as exported)")
+        if node.input[1] not in self.predictors:
+            raise FlowError(f"{node.name} (DynamicPoolQ): its accumulators must come straight from a quantized "
+                            "pointwise Conv (the predictor's last layer)")
+        stream, matrix, x, w_bits, t_len, acc_lo, acc_hi = self.predictors.pop(node.input[1])
+        # LUT index − 2^(K−1) = clip((acc + bias) >> shift): level v is reached at acc ≥ v·2^shift − bias
+        half = 1 << (fmt.lut_bits - 1)
+        levels = np.arange(-half + 1, half, dtype=np.int64)
+        shifts = np.array([fmt.a_shift, fmt.b_shift], dtype=np.int64)
+        index_thresholds = levels[None, :] * (1 << shifts)[:, None] - bias[:, None]
+        index = Stream(f"{node.name}_lut_index", 1.0, fmt.lut_bits, True, 2, t_len, -half, half - 1)
+        self._compute(f"{node.name}_predictor", stream, matrix, False, x, w_bits, 2, t_len, index, index_thresholds,
+                      acc_lo, acc_hi)
+        self.done.add(node.name)
+        channels, lmax = feats.channels, fmt.lmax
+        frames = Stream(node.output[0], float(op.get_nodeattr("OutScale")), fmt.out_bits, False, channels, lmax, 0, fmt.out_max)
+        self._tensor(frames.name, [self.batch, lmax, channels], frames.dtype)
+        self._tensor("frame_count", [self.batch], int_type_for(0, lmax))
+        self._tensor("frame_overflow", [self.batch], "BINARY")
+        self.side_outputs = ["frame_count", "frame_overflow"]
+        self._emit("DynamicPool", [feats.name, index.name, self._init(f"{node.name}_luts", luts, "UINT32"),
+                                   self._init(f"{node.name}_thresholds", np.tile(thresholds, (channels, 1)),
+                                              int_type_for(1, int(thresholds.max())))],
+                   [frames.name, *self.side_outputs], NumChannels=channels, numInputVectors=[self.batch, t_len],
+                   predDataType=index.dtype, **format_attributes(replace(fmt, a_shift=0, b_shift=0)))
+        self.streams[node.output[0]] = frames
+
     # -- assembly ------------------------------------------------------------------------
     def _insert_forks(self) -> None:
         """A stream read by several nodes gets a DuplicateStreams node (streams have one reader)."""
@@ -357,8 +407,8 @@ class Lowering:
         self._insert_forks()
         value = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, self.shapes[n])  # noqa: E731
         graph = helper.make_graph(
-            self.nodes, "dataflow", [value("global_in")], [value("global_out")],
-            value_info=[value(n) for n in self.shapes if n not in ("global_in", "global_out")],
+            self.nodes, "dataflow", [value("global_in")], [value(n) for n in ["global_out", *self.side_outputs]],
+            value_info=[value(n) for n in self.shapes if n not in ("global_in", "global_out", *self.side_outputs)],
         )
         model = ModelWrapper(qonnx_make_model(graph, producer_name="rubicon"))
         model.model.opset_import.append(helper.make_opsetid(DOMAIN, 1))

@@ -12,6 +12,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from flow.errors import FlowError
 from flow.ir.lower import round_half_even
+from flow.ir.ops.dynamic_pool import DynamicPoolQ
 
 
 def _quant(x, scale, zero, bits, signed, narrow):
@@ -56,6 +57,10 @@ def evaluate_qonnx(model: ModelWrapper, signal: np.ndarray) -> dict[str, np.ndar
             out = np.maximum(ins[0], 0.0)
         elif node.op_type == "Add":
             out = ins[0] + ins[1]
+        elif node.op_type == "DynamicPoolQ":
+            op = DynamicPoolQ(node)
+            frames, values[f"{node.output[0]}_count"], values[f"{node.output[0]}_overflow"] = op.run(*ins)
+            out = frames * np.float64(np.float32(op.get_nodeattr("OutScale")))
         else:
             raise FlowError(f"{node.name} ({node.op_type}): not supported by the float64 reference")
         values[node.output[0]] = out

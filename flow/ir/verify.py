@@ -17,10 +17,11 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from flow.basecall.decode import greedy_decode
 from flow.ir.golden import run_dataflow
+from flow.ir.ops.dynamic_pool import DynamicPoolQ
 from flow.ir.reference import evaluate_qonnx
 from flow.nn.model import Basecaller
 
-ACTIVATION_OPS = ("MVAU", "VVAU", "Thresholding")
+ACTIVATION_OPS = ("MVAU", "VVAU", "Thresholding", "DynamicPool")
 
 
 @dataclass
@@ -51,19 +52,28 @@ def prove_equivalence(model: Basecaller, exported: ModelWrapper, dataflow: Model
     report = Equivalence(chunks=len(chunks))
     quant_scale = {n.output[0]: float(exported.get_initializer(n.input[1])) for n in exported.graph.node
                    if n.op_type == "Quant" and exported.get_initializer(n.input[0]) is None}
-    streams = [n.output[0] for n in dataflow.graph.node if n.op_type in ACTIVATION_OPS and n.output[0] != "global_out"]
+    pools = {n.output[0]: float(DynamicPoolQ(n).get_nodeattr("OutScale")) for n in exported.graph.node
+             if n.op_type == "DynamicPoolQ"}
+    # the predictor's LUT-index stream has no exported tensor; the pooled frames it steers are checked
+    streams = [n.output[0] for n in dataflow.graph.node if n.op_type in ACTIVATION_OPS and n.output[0] != "global_out"
+               and not n.output[0].endswith("_lut_index")]
     report.streams_checked = len(streams)
-    report.unmatched_streams = [name for name in streams if name not in quant_scale]
+    report.unmatched_streams = [name for name in streams if name not in quant_scale and name not in pools]
     step = dataflow.get_initializer("logit_scale").astype(np.float64)
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
         golden = run_dataflow(dataflow, part, intermediates=True)
         exact = evaluate_qonnx(exported, part[:, None, :])
         for name in streams:
-            if name in quant_scale:
-                ref = np.rint(exact[name] / quant_scale[name]).astype(np.int64).transpose(0, 2, 1)
+            if name in quant_scale | pools:
+                ref = np.rint(exact[name] / (quant_scale | pools)[name]).astype(np.int64).transpose(0, 2, 1)
                 report.elements_compared += ref.size
                 report.mismatched_elements += int((ref != golden.intermediates[name]).sum())
+        for name in pools:  # the valid-frame count and overflow flag of each chunk
+            for side in ("count", "overflow"):
+                ref, got = exact[f"{name}_{side}"], golden.intermediates[f"frame_{side}"]
+                report.elements_compared += ref.size
+                report.mismatched_elements += int((ref != got).sum())
         brevitas, flips = _brevitas_float32(model, part, exact, quant_scale)
         report.float32_boundary_flips += flips
         exact_logits = exact[exported.graph.output[0].name].transpose(0, 2, 1)

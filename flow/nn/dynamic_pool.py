@@ -46,6 +46,7 @@ In quantization-aware training the module computes exactly these integers in the
 pass; gradients pass by straight-through estimators (the float sigmoid, move and
 resampling gradients, and an LSQ-style gradient for the output scale).
 """
+import json
 import math
 from dataclasses import dataclass, replace
 
@@ -379,6 +380,7 @@ class DynamicPool(nn.Module):
         if self.quantized:
             self.out_scale = nn.Parameter(torch.tensor(L.RELU_INIT_MAX / ((1 << act_bits) - 1)))
         self.last_overflow = None
+        self.export_attrs = None  # set by prepare_export
 
     @classmethod
     def from_spec(cls, in_ch: int, spec) -> "DynamicPool":
@@ -403,6 +405,8 @@ class DynamicPool(nn.Module):
     def forward(self, x, lmax: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = L.as_tensor(x)
         lmax = self.budget(x.shape[-1]) if lmax is None else lmax
+        if torch.onnx.is_in_onnx_export():
+            return self._export_forward(x, lmax)
         if self.quantized:
             res = self.forward_fixed(x, lmax)
             self.last_overflow = res["overflow"]
@@ -504,3 +508,40 @@ class DynamicPool(nn.Module):
         out = scale * (q + inside * (pooled / scale - (pooled / scale).detach()))
         return {"out": out, "lengths": count.clamp(max=width), "out_int": out_int, "overflow": overflow,
                 "pooled": pooled, "params": params}
+
+    # -- export --------------------------------------------------------------------------
+
+    def export_attributes(self, t_in: int, lmax: int) -> dict:
+        """Everything the exported `DynamicPoolQ` node carries (`flow.ir.ops.dynamic_pool`): the
+        format, tables, requantization thresholds, the predictor's integer bias and the scales
+        that turn the node's real-valued inputs back into integers."""
+        params = self.fixed_point_params(t_in, lmax)
+        with torch.no_grad():
+            bias_int = self._scales()[4]
+        return {"format": {k: int(v) for k, v in vars(params.fmt).items()},
+                "luts": params.luts.reshape(-1).tolist(), "thresholds": params.thresholds.tolist(),
+                "bias": [int(b) for b in bias_int], "feature_scale": params.feature_scale,
+                "acc_scale": list(params.acc_scale), "out_scale": params.out_scale,
+                "channels": int(self.features[0].weight.shape[0])}
+
+    def _export_forward(self, x: torch.Tensor, lmax: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The traced form: the feature and predictor convolutions as ordinary layers, then one
+        `DynamicPoolQ` node on the features and the predictor's bias-free accumulators. The node's
+        attributes are computed before tracing (`prepare_export`): tracing sees no concrete scales."""
+        attrs = self.export_attrs
+        if attrs is None or attrs["format"]["lmax"] != lmax:
+            raise ValueError("DynamicPool: call prepare_export(t_in) before exporting")
+        from flow.ir.ops.dynamic_pool import qonnx_node_attributes
+
+        f = L.as_tensor(self.features(x))
+        acc = L.as_tensor(self.predictor_out(L.as_tensor(self.predictor(x))))
+        out = torch.onnx.ops.symbolic("flow.ir.ops::DynamicPoolQ", (f, acc), qonnx_node_attributes(attrs),
+                                      dtype=f.dtype, shape=(x.shape[0], attrs["channels"], lmax), version=1)
+        return out, torch.full((x.shape[0],), lmax, dtype=torch.int64)
+
+    def prepare_export(self, t_in: int) -> None:
+        """Fix the exported node's attributes for chunks of t_in input frames (eval mode)."""
+        lmax = self.eval().budget(t_in)
+        if not self.quantized or lmax is None:
+            raise ValueError("only a quantized DynamicPool with a frame budget (stride) can be exported")
+        self.export_attrs = self.export_attributes(t_in, lmax)

@@ -107,6 +107,15 @@ class Basecaller(nn.Module):
         """The dynamic pooling layer, if the model has one."""
         return next((b for b in self.encoder if isinstance(b, DynamicPool)), None)
 
+    def frames_into(self, block: nn.Module, chunk_len: int) -> int:
+        """Frames reaching `block` for a chunk of chunk_len samples (strides of the layers before it)."""
+        frames = chunk_len
+        for b, layer in zip(self.encoder, self.spec.layers):
+            if b is block:
+                return frames
+            frames //= layer.stride
+        raise ValueError("the block is not in this model's encoder")
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-softmax scores [N, classes, T'] (padded rows when the model pools dynamically)."""
         if self.dynamic_pool is None:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flow.codegen.beats import unpack_output
 from flow.codegen.compile import compile_program
-from flow.codegen.csim import Comparison, compare
+from flow.codegen.csim import Comparison, compare_beats
 from flow.codegen.network import Network
 from flow.errors import FlowError
 
@@ -84,16 +83,14 @@ def run_cyclesim(hls_dir: Path, net: Network, vectors: Path, depths: dict[str, i
     if raw["deadlock"]:
         raise FlowError(_deadlock_message(raw))
     report = CycleReport.from_raw(raw)
-    produced = unpack_output(np.load(beats_out), net.out_frames, net.classes)
-    np.save(vectors / f"{tag}_output.npy", produced)
-    report.comparison = compare(np.load(vectors / "golden.npy"), produced)
+    _, report.comparison = compare_beats(net, vectors, beats_out, tag)
     return report
 
 
 def _ends(net: Network) -> dict[str, tuple[str, str]]:
     """Stream ident → (producer, consumer) kernel names as the simulator reports them."""
     producer = {net.streams[net.input_stream].ident: "input_adapter"}
-    consumer = {net.streams[net.output_stream].ident: "output_adapter"}
+    consumer = {net.streams[t].ident: "output_adapter" for t in [net.output_stream, net.side_stream] if t}
     for k in net.kernels:
         for t in k.outputs:
             producer[net.streams[t].ident] = k.ident

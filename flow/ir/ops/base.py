@@ -29,6 +29,10 @@ class DataflowOp(CustomOp):
     def in_width(self) -> int:
         return self.get_nodeattr(self.in_width_attr)
 
+    def in_width_of(self, index: int) -> int:
+        """Elements per beat of stream input `index` (the same for every input unless an op says otherwise)."""
+        return self.in_width()
+
     def out_width(self) -> int:
         return self.get_nodeattr(self.out_width_attr)
 

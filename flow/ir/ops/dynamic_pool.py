@@ -1,4 +1,9 @@
-"""The `DynamicPool` dataflow op (DESIGN §4.5, §6): cumulative sum of moves + triangular resampling.
+"""Dynamic pooling ops (DESIGN §4.5, §6): cumulative sum of moves + triangular resampling.
+
+`DynamicPoolQ` is the node the QONNX export writes (channels-first real values, like the
+rest of the exported graph); the lowering turns it into a predictor MVAU and `DynamicPool`.
+
+`DynamicPool`, the dataflow op:
 
 Inputs, in order:
   0. features [N, T, C]   unsigned integers (`inputDataType`, UINTb), the quantized features
@@ -17,6 +22,7 @@ the node attributes carry the `DynamicPoolFormat` fields (`format_attributes` wr
 import numpy as np
 from onnx import helper
 from qonnx.core.datatype import DataType
+from qonnx.custom_op.base import CustomOp
 
 from flow.ir.ops.base import DataflowOp, check_range
 from flow.nn.dynamic_pool import DynamicPoolFormat, dynamic_pool_int
@@ -33,6 +39,70 @@ def format_attributes(fmt: DynamicPoolFormat) -> dict:
         "inputDataType": f"UINT{fmt.feature_bits}", "outputDataType": f"UINT{fmt.out_bits}"}
 
 
+def qonnx_node_attributes(attrs: dict) -> dict:
+    """`DynamicPoolQ` node attributes from `DynamicPool.export_attributes`."""
+    fmt = attrs["format"]
+    return {attr: fmt[field] for attr, field in FORMAT_ATTRIBUTES.items()} | {
+        "FeatureBits": fmt["feature_bits"], "OutBits": fmt["out_bits"], "NumChannels": attrs["channels"],
+        "Luts": attrs["luts"], "Thresholds": attrs["thresholds"], "Bias": attrs["bias"],
+        "FeatureScale": float(attrs["feature_scale"]), "AccScale": [float(v) for v in attrs["acc_scale"]],
+        "OutScale": float(attrs["out_scale"])}
+
+
+class DynamicPoolQ(CustomOp):
+    """Exported dynamic pooling: features f [N, C, T] (real, = ints · FeatureScale) and the
+    predictor's bias-free accumulators [N, 2, T] (real, = ints · AccScale) → frames
+    [N, C, Lmax] (real, = ints · OutScale). The integers are `dynamic_pool_int` of f and acc + Bias."""
+
+    def get_nodeattr_types(self):
+        return {attr: ("i", True, 0) for attr in FORMAT_ATTRIBUTES} | {
+            "FeatureBits": ("i", True, 0), "OutBits": ("i", True, 0), "NumChannels": ("i", True, 0),
+            "Luts": ("ints", True, []), "Thresholds": ("ints", True, []), "Bias": ("ints", True, []),
+            "FeatureScale": ("f", True, 0.0), "AccScale": ("floats", True, []), "OutScale": ("f", True, 0.0)}
+
+    def get_format(self) -> DynamicPoolFormat:
+        return DynamicPoolFormat(feature_bits=self.get_nodeattr("FeatureBits"), out_bits=self.get_nodeattr("OutBits"),
+                                 **{field: self.get_nodeattr(attr) for attr, field in FORMAT_ATTRIBUTES.items()})
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LUTs [2, 2^K], thresholds [levels] and the integer bias [2] of a and b."""
+        fmt = self.get_format()
+        luts = np.asarray(self.get_nodeattr("Luts"), dtype=np.int64).reshape(2, fmt.lut_size)
+        return luts, np.asarray(self.get_nodeattr("Thresholds"), dtype=np.int64), np.asarray(self.get_nodeattr("Bias"), dtype=np.int64)
+
+    def integer_inputs(self, f: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features [N, C, T] and predictor accumulators with the bias [N, 2, T] as integers."""
+        f_int = np.rint(np.asarray(f, dtype=np.float64) / self.get_nodeattr("FeatureScale")).astype(np.int64)
+        scale = np.asarray(self.get_nodeattr("AccScale"), dtype=np.float64)[None, :, None]
+        acc_int = np.rint(np.asarray(acc, dtype=np.float64) / scale).astype(np.int64)
+        return f_int, acc_int + self.tables()[2][None, :, None]
+
+    def run(self, f: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Integer frames [N, C, Lmax], count [N] and overflow [N] of real inputs."""
+        fmt = self.get_format()
+        luts, thresholds, _ = self.tables()
+        f_int, ab = self.integer_inputs(f, acc)
+        rows = [dynamic_pool_int(f_int[i].T, ab[i, 0], ab[i, 1], fmt, luts, thresholds) for i in range(len(f_int))]
+        frames = np.stack([r[0].T for r in rows])
+        return frames, np.array([r[1] for r in rows]), np.array([int(r[2]) for r in rows])
+
+    def make_shape_compatible_op(self, model):
+        n = model.get_tensor_shape(self.onnx_node.input[0])[0]
+        shape = (n, self.get_nodeattr("NumChannels"), self.get_nodeattr("Lmax"))
+        return helper.make_node("Constant", [], [self.onnx_node.output[0]],
+                                value=helper.make_tensor("const", 1, shape, np.zeros(shape, dtype=np.float32).flatten()))
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
+
+    def execute_node(self, context, graph):
+        frames, _, _ = self.run(context[self.onnx_node.input[0]], context[self.onnx_node.input[1]])
+        context[self.onnx_node.output[0]] = (frames * self.get_nodeattr("OutScale")).astype(np.float32)
+
+    def verify_node(self):
+        return [f"{self.onnx_node.name}: ok"]
+
+
 class DynamicPool(DataflowOp):
     """Features [N, T, C] + predictor accumulators [N, T, 2] → frames [N, Lmax, C], count [N], overflow [N]."""
 
@@ -42,6 +112,10 @@ class DynamicPool(DataflowOp):
             "Lmax": ("i", True, 0), "LutBits": ("i", True, 8), "AShift": ("i", False, 0), "BShift": ("i", False, 0),
             "WeightFracBits": ("i", True, 8), "MoveFracBits": ("i", True, 8), "MoveIntBits": ("i", True, 1),
             "ProdShift": ("i", False, 0), "AccBits": ("i", True, 32)}
+
+    def in_width_of(self, index: int) -> int:
+        """Features come PE channels per beat; the predictor's {a, b} one pair per beat."""
+        return 2 if index == 1 else self.in_width()
 
     def get_format(self) -> DynamicPoolFormat:
         dts = {}
