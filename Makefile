@@ -24,6 +24,7 @@ help:
 	@echo "make build          verified accelerator for MODEL on TARGET (default rubicall_pynq on pynq-z2) in build/TARGET/MODEL"
 	@echo "make calibrate      make build, then store its measured/estimated factors for TARGET (folding and search read them)"
 	@echo "make reports        rebuild the committed reference reports in reports/<target>/<model>/"
+	@echo "make ablation       dynamic pooling vs a strided conv at equal MACs, strong / no speed variation (reports/ablation)"
 
 install: system-tools
 	$(PYTHON) -m pip install -e ".[test]"
@@ -90,6 +91,12 @@ STUDENT ?= rubicall_pynq
 TEACHER ?= teacher_sbonito
 UNLABELLED ?= $(or $(RUBICON_DATA),../shared/data)/reads/unlabelled_r9.4.1/unlabelled_r9.4.1_dna.blow5
 STUDENT_INIT ?= models/$(SIM_MODEL).pt
+
+# Dynamic-pooling ablation (issue: dynamic pooling end to end): heron_dp vs heron_strided, 2 seeds,
+# strong and no read-speed variation, 2,000 steps each; resumable. About 2 hours on 2 cores.
+.PHONY: ablation
+ablation:
+	$(PYTHON) bench/ablation_dynamic_pool.py --runs $(RUNS)/ablation
 
 .PHONY: distill-data distill distill-baseline
 
