@@ -45,7 +45,7 @@ def main():
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     chunks = chunk_set(args.chunks, args.chunk_len, args.seed)
     print(f"{len(chunks)} chunks of {args.chunk_len} samples")
-    print(f"{'model':<14}{'streams':>8}{'elements':>14}{'mismatch':>9}{'logit err':>10}{'calls =':>9}{'f32 flips':>10}{'time s':>8}")
+    print(f"{'model':<14}{'streams':>8}{'elements':>14}{'mismatch':>9}{'logit err':>10}{'calls =':>9}{'bases =':>9}{'f32 flips':>10}{'time s':>8}")
     for path in sorted(MODELS_DIR.glob("*.pt")):
         model, _ = load_model(str(path))
         start = time.perf_counter()
@@ -53,7 +53,7 @@ def main():
             exported = export_model(model, Path(tmp) / "m.onnx", args.chunk_len)
             r = prove_equivalence(model, exported, lower_qonnx(exported), chunks)
         print(f"{path.stem:<14}{r.streams_checked:>8}{r.elements_compared:>14,}{r.mismatched_elements:>9}"
-              f"{r.max_logit_error_in_steps:>10.3g}{r.calls_identical:>5}/{r.chunks:<3}{r.float32_boundary_flips:>10}"
+              f"{r.max_logit_error_in_steps:>10.3g}{r.calls_identical:>5}/{r.chunks:<3}{100 * r.call_agreement:>8.2f}%{r.float32_boundary_flips:>10}"
               f"{time.perf_counter() - start:>8.1f}")
 
 

@@ -58,14 +58,16 @@ def _prove(model, chunks, tmp_path):
     report = prove_equivalence(model, exported, lower_qonnx(exported), chunks)
     assert report.exact, report
     assert report.elements_compared > 0
-    # Against float32 Brevitas the calls agree on nearly every chunk; the few that differ
-    # come from activations float32 rounds across a boundary (counted in the report).
-    assert report.calls_identical >= 0.95 * report.chunks, report
+    # Against float32 Brevitas the calls agree to within a few bases in a thousand; where they
+    # differ, float32 rounded an activation across a quantization boundary (counted in the
+    # report) and the flip propagated. A chunk-level "identical call" rate is too coarse for
+    # that: one flipped base fails a whole chunk.
+    assert report.call_agreement >= 0.995, report
     return report
 
 
 def _hardware_model(name: str) -> bool:
-    """Quantized in every layer (the teacher and the float ablation models are not)."""
+    """Quantized in every layer (the float teacher is not)."""
     return all(layer.weight_bits for layer in load_model_spec(name).layers)
 
 
@@ -196,6 +198,8 @@ def test_dynamic_pooling_with_varying_moves_and_overflow_lowers_exactly(chunks, 
 
 
 def test_a_float_dynamic_pool_is_refused_clearly(tmp_path):
-    spec = load_model_spec("heron_dp")
+    spec = parse_model({"name": "float_dp", "layers": [
+        {"type": "conv", "channels": 8, "kernel": 5},
+        {"type": "dynamic_pool", "channels": 8, "kernel": 3, "stride": 2, "weight_bits": None, "act_bits": None}]})
     with pytest.raises(FlowError, match="dynamic_pool layer is float"):
         export_model(build_model(spec), tmp_path / "m.onnx", 1200)
