@@ -85,10 +85,9 @@ def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
     streams[canon(gin)] = Stream(canon(gin), ctype(in_dtype), ops[first[0].node].in_width(), depths.get(canon(gin), DEFAULT_DEPTH))
     for k in kernels:
         k.inputs, k.outputs = [canon(t) for t in k.inputs], [canon(t) for t in k.outputs]
-        for t in k.inputs:
+        for i, t in enumerate(k.inputs):
             if t not in streams:
                 raise FlowError(f"{k.node} ({k.op_type}): its input {t} has no producer in the graph")
-        for i, t in enumerate(k.inputs):
             if streams[t].width != ops[k.node].in_width_of(i):
                 raise FlowError(f"{k.node} ({k.op_type}): reads beats of {ops[k.node].in_width_of(i)} elements but its producer "
                                 f"writes {streams[t].width}; insert a data-width converter (flow.hw.fold.insert_dwcs)")

@@ -253,7 +253,7 @@ class Lowering:
 
         out_name = conv.output[0]
         users = src.find_consumers(out_name)
-        if len(users) == 1 and users[0].op_type == "DynamicPoolQ" and list(users[0].input).index(out_name) == 1:
+        if len(users) == 1 and users[0].op_type == "DynamicPoolQ" and users[0].input[1] == out_name:
             if depthwise or k != 1 or stride != 1:
                 raise FlowError(f"{conv.name} (Conv): the dynamic-pooling predictor's last layer must be pointwise")
             self.predictors[out_name] = (stream, matrix, x, w_bits, t_out, acc_lo, acc_hi)

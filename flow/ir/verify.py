@@ -92,8 +92,15 @@ def prove_equivalence(model: Basecaller, exported: ModelWrapper, dataflow: Model
         for a, b in zip(golden.log_probs, ref_lp):
             ours, theirs = greedy_decode(a)[0], greedy_decode(b)[0]
             report.calls_identical += ours == theirs
-            report.call_agreement_sum += 1.0 if ours == theirs else accuracy(ours, theirs, min_coverage=0.0) if theirs else 0.0
+            report.call_agreement_sum += _agreement(ours, theirs)
     return report
+
+
+def _agreement(ours: str, theirs: str) -> float:
+    """Base-level agreement of two calls of one chunk (Bonito accuracy of ours against theirs)."""
+    if ours == theirs:
+        return 1.0
+    return accuracy(ours, theirs, min_coverage=0.0) if theirs else 0.0
 
 
 def _brevitas_float32(model: Basecaller, chunks, exact, quant_scale) -> tuple[np.ndarray, int]:

@@ -46,7 +46,6 @@ In quantization-aware training the module computes exactly these integers in the
 pass; gradients pass by straight-through estimators (the float sigmoid, move and
 resampling gradients, and an LSQ-style gradient for the output scale).
 """
-import json
 import math
 from dataclasses import dataclass, replace
 
@@ -517,7 +516,7 @@ class DynamicPool(nn.Module):
         that turn the node's real-valued inputs back into integers."""
         params = self.fixed_point_params(t_in, lmax)
         with torch.no_grad():
-            bias_int = self._scales()[4]
+            _, _, _, _, bias_int, _ = self._scales()
         return {"format": {k: int(v) for k, v in vars(params.fmt).items()},
                 "luts": params.luts.reshape(-1).tolist(), "thresholds": params.thresholds.tolist(),
                 "bias": [int(b) for b in bias_int], "feature_scale": params.feature_scale,

@@ -10,8 +10,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from flow.codegen.compile import compile_program
 from flow.codegen.csim import Comparison, compare_beats
 from flow.codegen.network import Network

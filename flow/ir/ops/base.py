@@ -5,7 +5,7 @@ their ONNX containers are float32, as in FINN, with qonnx DataType annotations g
 true integer type.
 """
 import numpy as np
-from onnx import helper
+from onnx import NodeProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
@@ -42,10 +42,7 @@ class DataflowOp(CustomOp):
         return (n, t, self.get_nodeattr(self.channel_attr))
 
     def make_shape_compatible_op(self, model):
-        shape = self.out_shape(model)
-        values = np.zeros(shape, dtype=np.float32)
-        return helper.make_node("Constant", [], [self.onnx_node.output[0]],
-                                value=helper.make_tensor("const", 1, shape, values.flatten()))
+        return zeros_node(self.onnx_node.output[0], self.out_shape(model))
 
     def infer_node_datatype(self, model):
         for out in self.onnx_node.output:
@@ -62,6 +59,12 @@ class DataflowOp(CustomOp):
                 raise ValueError(f"{self.onnx_node.name}: input {self.onnx_node.input[index]} holds non-integer values")
             value = rounded
         return np.asarray(value).astype(np.int64)
+
+
+def zeros_node(output: str, shape) -> NodeProto:
+    """A Constant of zeros: what qonnx's shape inference sees in place of a custom op."""
+    return helper.make_node("Constant", [], [output],
+                            value=helper.make_tensor("const", 1, shape, np.zeros(shape, dtype=np.float32).flatten()))
 
 
 def multithreshold(values: np.ndarray, thresholds: np.ndarray, out_bias: int) -> np.ndarray:

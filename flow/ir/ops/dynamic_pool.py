@@ -20,11 +20,10 @@ The arithmetic and every width are those of `flow.nn.dynamic_pool` (its module d
 the node attributes carry the `DynamicPoolFormat` fields (`format_attributes` writes them).
 """
 import numpy as np
-from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
-from flow.ir.ops.base import DataflowOp, check_range
+from flow.ir.ops.base import DataflowOp, check_range, zeros_node
 from flow.nn.dynamic_pool import DynamicPoolFormat, dynamic_pool_int
 
 # node attribute ← DynamicPoolFormat field (feature and output widths come from the data types)
@@ -88,9 +87,7 @@ class DynamicPoolQ(CustomOp):
 
     def make_shape_compatible_op(self, model):
         n = model.get_tensor_shape(self.onnx_node.input[0])[0]
-        shape = (n, self.get_nodeattr("NumChannels"), self.get_nodeattr("Lmax"))
-        return helper.make_node("Constant", [], [self.onnx_node.output[0]],
-                                value=helper.make_tensor("const", 1, shape, np.zeros(shape, dtype=np.float32).flatten()))
+        return zeros_node(self.onnx_node.output[0], (n, self.get_nodeattr("NumChannels"), self.get_nodeattr("Lmax")))
 
     def infer_node_datatype(self, model):
         model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
@@ -155,11 +152,6 @@ class DynamicPool(DataflowOp):
         except ValueError as exc:
             info.append(str(exc))
         return info or [f"{self.onnx_node.name}: ok"]
-
-    def make_shape_compatible_op(self, model):
-        shape = self.out_shape(model)
-        return helper.make_node("Constant", [], [self.onnx_node.output[0]],
-                                value=helper.make_tensor("const", 1, shape, np.zeros(shape, dtype=np.float32).flatten()))
 
     def execute_node(self, context, graph):
         name = self.onnx_node.name
