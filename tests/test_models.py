@@ -37,14 +37,28 @@ def _spec(**layer):
     return {"name": "t", "layers": [{"type": "conv", "channels": 16, "kernel": 3, "stride": 2}, base | layer]}
 
 
+def _weight_bits(module) -> list:
+    """Weight bit-width of every convolution inside `module` (None for a float one)."""
+    return [int(m.quant_weight().bit_width) if isinstance(m, qnn.QuantConv1d) else None
+            for m in module.modules() if isinstance(m, torch.nn.Conv1d)]
+
+
+def _act_bits(module) -> int | None:
+    return int(module.act_quant.bit_width()) if isinstance(module, qnn.QuantReLU | qnn.QuantIdentity) else None
+
+
 @pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 7, 8, None])
 def test_every_bit_width_builds(bits):
     model = build_model(parse_model(_spec(weight_bits=bits, act_bits=bits, repeat=2, residual=True)))
-    quantized = [m for m in model.modules() if isinstance(m, qnn.QuantConv1d)]
-    if bits is None:
-        assert len(quantized) == 2  # stem and head keep their default 8 bits
-    else:
-        assert any(int(m.quant_weight().bit_width) == bits for m in quantized)
+    # layer 1 (two separable blocks of depthwise + pointwise, and the residual skip) takes exactly
+    # the requested width in every convolution and every activation quantizer ...
+    layer = model.encoder[1]
+    assert _weight_bits(layer) == [bits] * 5
+    sites = [layer.body[0].mid_quant, layer.body[0].act, layer.body[1].mid_quant, layer.join_quant, layer.act]
+    assert [_act_bits(m) for m in sites] == [bits] * 5
+    # ... while the input quantizer, the stem (layer 0) and the head keep their default 8 bits
+    assert _weight_bits(model.encoder[0]) == [8] and _weight_bits(model.head) == [8]
+    assert _act_bits(model.input_quant) == 8 and _act_bits(model.encoder[0][2]) == 8
     assert model(torch.randn(1, 1, 64)).shape == (32, 1, 5)
 
 
