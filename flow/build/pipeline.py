@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from flow.build.manifest import Manifest
 from flow.errors import FlowError
-from flow.paths import MODELS_DIR
+from flow.nn.resolve import resolve_model
 
 CHUNK_LEN = 4200
 SIZING_CHUNKS = 3
@@ -37,16 +37,6 @@ class BuildConfig:
     @property
     def build_dir(self) -> Path:
         return Path(self.out) if self.out else Path("build") / self.target / self.model
-
-
-def _model_source(name: str) -> Path:
-    path = Path(name)
-    if path.exists():
-        return path
-    for candidate in (MODELS_DIR / f"{name}.pt", MODELS_DIR / f"{name}.yaml"):
-        if candidate.exists():
-            return candidate
-    raise FlowError(f"model {name!r}: neither a file nor a shipped model in {MODELS_DIR}")
 
 
 class Build:
@@ -82,7 +72,7 @@ class Build:
 
             model, _ = load_model(self.cfg.model)
             export_model(model, self.dir / "model.onnx", self.cfg.chunk_len)
-        src = _model_source(self.cfg.model)
+        src = resolve_model(self.cfg.model)
         self._stage("export", {"chunk_len": self.cfg.chunk_len, "model": self.cfg.model}, [src],
                     ("flow/nn", "flow/export"), ["model.onnx"], work)
 

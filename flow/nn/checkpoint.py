@@ -1,5 +1,7 @@
 """Model files: the spec and the weights together, loaded without running pickled code."""
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -8,7 +10,7 @@ from flow.errors import FlowError
 from flow.nn.config import ModelSpec, load_model_spec, parse_model
 from flow.nn.model import Basecaller, build_model
 from flow.nn.pretrained import load_pretrained
-from flow.paths import MODELS_DIR
+from flow.nn.resolve import resolve_model
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -26,23 +28,30 @@ def save_model(model: Basecaller, path: Path, meta: dict | None = None) -> None:
 def load_model(path_or_name: str) -> tuple[Basecaller, dict]:
     """A model file (.pt); a shipped model name (models/<name>.pt beside its YAML); or a
     model YAML with a `pretrained:` entry (weights from shared data, e.g. the teacher)."""
-    path = Path(path_or_name)
-    if not path.exists() or path.suffix in (".yaml", ".yml"):
-        trained = MODELS_DIR / f"{path_or_name}.pt"
-        if trained.exists():
-            path = trained
-        else:
-            spec = load_model_spec(path_or_name)
-            if "pretrained" not in spec.extra:
-                raise FlowError(f"model {path_or_name!r}: no trained weights ({trained} is not shipped); train it with `rubicon train`")
-            return load_pretrained(spec), {"pretrained": spec.extra["pretrained"]}
+    path = resolve_model(path_or_name)
+    if path.suffix in (".yaml", ".yml"):
+        spec = load_model_spec(path)
+        if "pretrained" not in spec.extra:
+            raise FlowError(f"{path}: a model YAML without trained weights (no models/{path.stem}.pt is shipped and it "
+                            "names no `pretrained:` weights); train it with `rubicon train` and pass the .pt")
+        return load_pretrained(spec), {"pretrained": spec.extra["pretrained"]}
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or not {"spec", "state_dict"} <= set(blob):
+            raise ValueError("no `spec` and `state_dict`")
         spec: ModelSpec = parse_model(blob["spec"], str(path))
         model = build_model(spec)
         model.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, OSError, EOFError) as exc:
-        raise FlowError(f"{path}: not a rubicon model file or corrupt ({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError as exc:
+        # weights_only: tensors and plain containers only; a pickled class or function is refused, never run
+        if "weights only" in str(exc).lower():
+            raise FlowError(f"{path}: holds pickled objects other than weights, refused (loading them would run their "
+                            "code); a rubicon model file (from `rubicon train`) holds only tensors and its spec") from None
+        raise FlowError(f"{path}: not a rubicon model file, or corrupt (not a torch archive)") from None
+    except (RuntimeError, KeyError, OSError, EOFError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if isinstance(exc, ValueError | OSError) and str(exc).strip() else ""
+        raise FlowError(f"{path}: not a rubicon model file, or corrupt ({type(exc).__name__}{': ' * bool(reason)}{reason})") from None
     model.eval()
     return model, blob.get("meta", {})
-

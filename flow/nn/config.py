@@ -19,12 +19,10 @@ bit-widths (2..8, or null for float). Layer types:
 The CTC head is a pointwise convolution to 5 classes (blank, A, C, G, T).
 """
 from dataclasses import dataclass, field
-from pathlib import Path
-
 import yaml
 
 from flow.errors import FlowError
-from flow.paths import MODELS_DIR
+from flow.nn.resolve import resolve_model
 
 LAYER_TYPES = ("conv", "separable", "pool", "dynamic_pool")
 DYNAMIC_POOL_KEYS = {"norm_target", "predictor_kernel", "predictor_channels", "lut_bits", "importance_bits", "move_frac_bits"}
@@ -169,22 +167,13 @@ def _check_dynamic_pool(spec: LayerSpec, where: str) -> None:
         raise FlowError(f"{where}: dynamic_pool takes no groups, repeat, residual, dilation or activation")
 
 
-def resolve_model_path(name_or_path: str) -> Path:
-    """A YAML path, or the name of a shipped model in models/."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    shipped = MODELS_DIR / f"{name_or_path}.yaml"
-    if shipped.exists():
-        return shipped
-    available = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
-    raise FlowError(f"model {name_or_path!r} not found as a file or in {MODELS_DIR} (available: {available})")
-
-
 def load_model_spec(name_or_path: str) -> ModelSpec:
-    path = resolve_model_path(name_or_path)
+    """A model YAML path, or the name of a shipped model in models/."""
+    path = resolve_model(name_or_path, (".yaml",))
+    if path.suffix not in (".yaml", ".yml"):
+        raise FlowError(f"{path}: not a model YAML (.yaml); pass the YAML the model was trained from, or a shipped name")
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise FlowError(f"{path}: not valid YAML ({exc})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise FlowError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return parse_model(data, str(path))
