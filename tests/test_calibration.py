@@ -228,7 +228,8 @@ def test_make_records_from_parsed_reports():
 
 # ---------------------------------------------------------------- store
 
-def test_save_load_round_trip(tmp_path):
+def test_save_load_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "TARGETS_DIR", tmp_path)
     cal = C.fit_factors(RECORDS, target="pynq-z2")
     path = C.save_calibration(cal, tmp_path / "pynq-z2.calibration.yaml")
     assert C.load_calibration(path) == cal
@@ -255,6 +256,7 @@ def test_target_names_resolve_in_targets_dir(tmp_path, monkeypatch):
 
 
 def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "TARGETS_DIR", tmp_path)
     path = C.save_calibration(C.fit_factors(RECORDS[:1]), tmp_path / "t.calibration.yaml")
     old = path.read_text()
 
@@ -265,6 +267,26 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         C.save_calibration(C.fit_factors(RECORDS), path)
     assert path.read_text() == old and [p.name for p in tmp_path.iterdir()] == ["t.calibration.yaml"]
+
+
+def test_writes_stay_in_targets_or_a_build_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "TARGETS_DIR", tmp_path / "targets")
+    (tmp_path / "targets").mkdir()
+    cal = C.fit_factors(RECORDS)
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "report.json").write_text("{}")
+    for where in (tmp_path / "elsewhere.calibration.yaml", build / "calibration.yaml", tmp_path / "targets/../x.calibration.yaml",
+                  build / "report.json", "../x.calibration.yaml", "../pynq-z2"):
+        with pytest.raises(FlowError, match="calibration is written only to"):
+            C.save_calibration(cal, where)
+    with pytest.raises(FlowError, match="unknown target"):
+        C.save_calibration(cal, "pynq-z2")  # not a target in this targets/
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["report.json"]
+    (build / "manifest.json").write_text("{}")  # now it is a build directory
+    assert C.save_calibration(cal, build / "calibration.yaml").exists()
+    assert C.save_calibration(cal, tmp_path / "targets/pynq-z2.calibration.yaml").exists()
+    assert (build / "report.json").read_text() == "{}"
 
 
 @pytest.mark.parametrize("text,message", [

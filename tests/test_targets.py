@@ -39,3 +39,69 @@ def test_broken_target_files_are_named(broken, match):
     with pytest.raises(FlowError, match=match) as err:
         parse_target(base | broken, "targets/x.yaml")
     assert "targets/x.yaml" in str(err.value)
+
+
+BASE = {"name": "x", "board": "b", "part": "p", "family": "f", "clock_mhz": 100, "flow": "vivado",
+        "resources": {"lut": 1, "ff": 1, "bram18": 1, "uram": 0, "dsp": 1}, "interface": {}}
+
+
+@pytest.mark.parametrize("broken,match", [
+    ({"part": "xc7z020clg400-1} ; exec rm -rf ~ ;{"}, "part must be"),
+    ({"part": "xc7z020\nexec ls"}, "part must be"),
+    ({"board": "PYNQ*}] ; exec ls"}, "board must be"),
+    ({"name": "../../etc"}, "name must be"),
+    ({"name": 'x"""\nimport os'}, "name must be"),
+    ({"family": 7}, "family must be"),
+    ({"clock_mhz": "100"}, "clock_mhz"),
+    ({"clock_mhz": True}, "clock_mhz"),
+    ({"resources": {"lut": True, "ff": 1, "bram18": 1, "uram": 0, "dsp": 1}}, "resources"),
+    ({"resources": [1, 2]}, "resources"),
+    ({"interface": {"ps": "zynq7; exec ls"}}, "interface.ps"),
+    ({"interface": {"axis_bits": 60}}, "axis_bits"),
+    ({"interface": "axi"}, "interface must be"),
+    ({"clokc_mhz": 100}, "unknown field"),
+    ({"flow": "cost-model-only", "aie": {"tiles": "many"}}, "aie"),
+])
+def test_target_fields_are_checked_against_the_schema(broken, match):
+    with pytest.raises(FlowError, match=match) as err:
+        parse_target(BASE | broken, "my.yaml")
+    assert str(err.value).startswith("my.yaml: ")
+
+
+@pytest.mark.parametrize("field", ["name", "board", "part", "family", "clock_mhz", "resources", "interface", "flow"])
+def test_a_missing_field_is_named(field):
+    with pytest.raises(FlowError, match=f"misses {field}"):
+        parse_target({k: v for k, v in BASE.items() if k != field}, "my.yaml")
+
+
+def test_a_target_built_in_code_is_checked_too():
+    good = parse_target(BASE)
+    with pytest.raises(FlowError, match="part"):
+        type(good)(**{**vars(good), "part": "x} ; exec ls ;{"})
+
+
+def test_explicit_target_files_and_nothing_else(tmp_path, monkeypatch):
+    import yaml
+
+    import flow.hw.targets as T
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(T, "TARGETS_DIR", tmp_path / "targets")
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "targets/shipped.yaml").write_text(yaml.safe_dump(BASE | {"name": "shipped"}))
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(BASE | {"name": "mine"}))
+    assert load_target("shipped").name == "shipped"
+    assert load_target("mine.yaml").name == "mine" and load_target(tmp_path / "mine.yaml").source == tmp_path / "mine.yaml"
+    assert load_target("./mine.yaml").name == "mine"
+    for name in ("../mine", "mine", "shipped/../../mine", "targets/../mine"):  # a name never reaches outside targets/
+        with pytest.raises(FlowError, match="unknown target|does not exist"):
+            load_target(name)
+    (tmp_path / "x.yaml").write_text("anything: at all\n")
+    with pytest.raises(FlowError, match="x.yaml: target file misses"):
+        load_target("x.yaml")  # an explicit file is read, and validated
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(FlowError, match="bad.yaml: not valid YAML"):
+        load_target("bad.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(FlowError, match="list.yaml: a target file is a mapping"):
+        load_target("list.yaml")

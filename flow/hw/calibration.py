@@ -14,8 +14,8 @@ errors of a cost model are multiplicative, and the geometric mean weighs a 2x ov
 under-estimate alike. Pairs where either side is missing, zero or not finite are skipped (a
 ratio to or of zero carries no scale). Fit on raw estimates only, or factors compound.
 
-File `targets/<target>.calibration.yaml` (or any path, e.g. beside a build); no file means every
-factor is 1.0. Schema, version 1::
+File `targets/<target>.calibration.yaml`, or `calibration.yaml` in a build directory (read from
+any path; written only to those two places); no file means every factor is 1.0. Schema, version 1::
 
     version: 1                    # required, int
     target: pynq-z2               # target name, or null
@@ -38,12 +38,13 @@ from pathlib import Path
 import yaml
 
 from flow.errors import FlowError
-from flow.hw.targets import TARGETS_DIR, available_targets
+from flow.hw.targets import NAME, TARGETS_DIR, available_targets
 from flow.hw.vendor_reports import find_instance, measured_metrics
 
 METRICS = ("cycles", "lut", "ff", "bram18", "uram", "dsp")
 SOURCES = ("cyclesim", "verilator", "yosys", "vitis_hls", "vivado")
 VERSION = 1
+BUILD_MANIFEST = "manifest.json"  # what makes a folder a build directory (flow/build/manifest.py)
 
 
 @dataclass(frozen=True)
@@ -156,10 +157,20 @@ def _resolve(x) -> tuple[Path, str | None]:
     s = str(x)
     if isinstance(x, Path) or "/" in s or s.endswith((".yaml", ".yml")):
         return Path(x), None
-    if not (TARGETS_DIR / f"{s}.yaml").exists():
-        names = [t for t in available_targets() if not t.endswith(".calibration")]
-        raise FlowError(f"unknown target {s!r}; available: {', '.join(names)}")
+    if not (NAME.fullmatch(s) and (TARGETS_DIR / f"{s}.yaml").is_file()):
+        raise FlowError(f"unknown target {s!r}; available: {', '.join(available_targets())}")
     return TARGETS_DIR / f"{s}.calibration.yaml", s
+
+
+def _check_write_place(path: Path) -> None:
+    """Calibration is written only as `targets/*.calibration.yaml` or as a build directory's
+    calibration file (a build directory holds the manifest), never over any other file."""
+    folder = path.resolve().parent
+    named = path.name.endswith(".calibration.yaml") or path.name == "calibration.yaml"
+    if named and (folder == TARGETS_DIR.resolve() or (folder / BUILD_MANIFEST).is_file()):
+        return
+    raise FlowError(f"{path}: calibration is written only to {TARGETS_DIR}/<target>.calibration.yaml or to a build "
+                    f"directory's calibration.yaml (a folder with {BUILD_MANIFEST}); choose one of those")
 
 
 def load_calibration(target_name_or_path) -> Calibration:
@@ -212,6 +223,7 @@ def parse_calibration(data, source="<dict>") -> Calibration:
 def save_calibration(cal: Calibration, path) -> Path:
     """Write atomically (temp file + rename): an interrupted run leaves the old file or none."""
     path, target = _resolve(path)
+    _check_write_place(path)
     factors = {op: {m: {"factor": f.factor, "samples": f.samples, "sources": list(f.sources),
                         **({"error_before": f.error_before} if f.error_before is not None else {}),
                         **({"error_after": f.error_after} if f.error_after is not None else {})}
