@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from flow.basecall.decode import beam_decode, greedy_decode, phred
+from flow.decode.ctc import beam_decode, greedy_decode, phred
 from flow.basecall.stitch import stitch
 from flow.data.chunks import basecall_chunks, labelled_chunks
 from flow.data.read import decode_bases, encode_bases

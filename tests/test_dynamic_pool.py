@@ -13,10 +13,10 @@ from flow.basecall.caller import stitch_variable_rate
 from flow.data.chunks import write_chunk_dataset
 from flow.errors import FlowError
 from flow.ir.ops.base import DOMAIN
-from flow.ir.ops.dynamic_pool import format_attributes
 from flow.nn.config import load_model_spec, parse_model
-from flow.nn.dynamic_pool import (DynamicPool, DynamicPoolFormat, build_luts, choose_format, dynamic_pool,
-                                  dynamic_pool_direct, dynamic_pool_int, lut_index, pool_int_torch, truncated_cumsum)
+from flow.nn.dynamic_pool import DynamicPool, dynamic_pool, dynamic_pool_direct, pool_int_torch, truncated_cumsum
+from flow.numerics.dynamic_pool import (DynamicPoolFormat, build_luts, choose_format, dynamic_pool_int, format_attributes,
+                                        lut_index)
 from flow.nn.model import build_model
 from flow.train.ctc import ctc_loss
 from flow.train.trainer import TrainConfig, train

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from flow.hw.vendor_reports import parse_verilator_cycles, parse_yosys_stat
-from flow.nn.dynamic_pool import DynamicPoolFormat, build_luts, choose_format, lut_index, requant_thresholds
+from flow.numerics.dynamic_pool import DynamicPoolFormat, build_luts, choose_format, lut_index, requant_thresholds
 from flow.paths import REPO_ROOT
 from flow.sim.rtl import PoolConfig, build_verilator, run_cpp, run_verilator, write_configs, yosys_synth
 

@@ -4,11 +4,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from flow.basecall.decode import beam_decode, greedy_decode, phred
 from flow.basecall.stitch import stitch
 from flow.data.chunks import basecall_chunks
 from flow.data.normalise import normalise
 from flow.data.read import Read
+from flow.decode.ctc import beam_decode, greedy_decode, phred
 
 
 @dataclass

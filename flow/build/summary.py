@@ -7,7 +7,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from flow.basecall.decode import greedy_decode
+from flow.decode.ctc import greedy_decode
 from flow.ir.golden import GoldenResult
 
 MINION_SAMPLES_PER_S = 512 * 4000  # 512 channels at 4 kHz

@@ -8,7 +8,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
 import flow.ir.ops  # noqa: F401  (the op domain must be importable for qonnx's registry)
-from flow.ir.lower import round_half_even
+from flow.numerics.rounding import round_half_even
 
 
 @dataclass

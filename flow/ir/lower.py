@@ -33,7 +33,9 @@ from qonnx.util.basic import qonnx_make_model
 
 from flow.errors import FlowError
 from flow.ir.ops.base import DOMAIN
-from flow.ir.ops.dynamic_pool import DynamicPoolQ, format_attributes
+from flow.ir.ops.dynamic_pool import DynamicPoolQ
+from flow.numerics.dynamic_pool import format_attributes
+from flow.numerics.rounding import round_half_even
 
 
 @dataclass
@@ -64,10 +66,6 @@ def int_type_for(lo: int, hi: int) -> str:
         return f"UINT{max(1, int(hi).bit_length())}"
     bits = max(int(-lo - 1).bit_length(), int(hi).bit_length()) + 1
     return f"INT{bits}"
-
-
-def round_half_even(x: np.ndarray) -> np.ndarray:
-    return np.round(x)  # numpy rounds halves to even, as the QONNX Quant op's ROUND mode
 
 
 class _Quantizer:

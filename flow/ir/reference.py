@@ -11,7 +11,7 @@ from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 
 from flow.errors import FlowError
-from flow.ir.lower import round_half_even
+from flow.numerics.rounding import round_half_even
 from flow.ir.ops.dynamic_pool import DynamicPoolQ
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flow.basecall.decode import greedy_decode
+from flow.decode.ctc import greedy_decode
 from flow.evaluate.accuracy import accuracy
 from flow.ir.golden import run_dataflow
 from flow.ir.ops.dynamic_pool import DynamicPoolQ

@@ -18,7 +18,7 @@ import numpy as np
 
 from flow.codegen.compile import compile_program, run_cached
 from flow.errors import FlowError
-from flow.nn.dynamic_pool import DynamicPoolFormat, dynamic_pool_int, lut_index
+from flow.numerics.dynamic_pool import DynamicPoolFormat, dynamic_pool_int, lut_index
 from flow.paths import REPO_ROOT
 
 HLS = REPO_ROOT / "hls"

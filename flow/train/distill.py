@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from flow.basecall.decode import greedy_decode
+from flow.decode.ctc import greedy_decode
 from flow.data.read import encode_bases
 
 

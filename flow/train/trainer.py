@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flow.basecall.decode import greedy_decode
+from flow.decode.ctc import greedy_decode
 from flow.data.chunks import load_chunk_dataset
 from flow.data.read import decode_bases
 from flow.errors import FlowError

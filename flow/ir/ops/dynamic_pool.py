@@ -24,28 +24,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
 from flow.ir.ops.base import DataflowOp, check_range, zeros_node
-from flow.nn.dynamic_pool import DynamicPoolFormat, dynamic_pool_int
-
-# node attribute ← DynamicPoolFormat field (feature and output widths come from the data types)
-FORMAT_ATTRIBUTES = {"Lmax": "lmax", "LutBits": "lut_bits", "AShift": "a_shift", "BShift": "b_shift",
-                     "WeightFracBits": "weight_frac_bits", "MoveFracBits": "move_frac_bits",
-                     "MoveIntBits": "move_int_bits", "ProdShift": "prod_shift", "AccBits": "acc_bits"}
-
-
-def format_attributes(fmt: DynamicPoolFormat) -> dict:
-    """Node attributes for a format (with the feature and output data types)."""
-    return {attr: int(getattr(fmt, field)) for attr, field in FORMAT_ATTRIBUTES.items()} | {
-        "inputDataType": f"UINT{fmt.feature_bits}", "outputDataType": f"UINT{fmt.out_bits}"}
-
-
-def qonnx_node_attributes(attrs: dict) -> dict:
-    """`DynamicPoolQ` node attributes from `DynamicPool.export_attributes`."""
-    fmt = attrs["format"]
-    return {attr: fmt[field] for attr, field in FORMAT_ATTRIBUTES.items()} | {
-        "FeatureBits": fmt["feature_bits"], "OutBits": fmt["out_bits"], "NumChannels": attrs["channels"],
-        "Luts": attrs["luts"], "Thresholds": attrs["thresholds"], "Bias": attrs["bias"],
-        "FeatureScale": float(attrs["feature_scale"]), "AccScale": [float(v) for v in attrs["acc_scale"]],
-        "OutScale": float(attrs["out_scale"])}
+from flow.numerics.dynamic_pool import FORMAT_ATTRIBUTES, DynamicPoolFormat, dynamic_pool_int
 
 
 class DynamicPoolQ(CustomOp):
