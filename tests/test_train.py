@@ -33,20 +33,26 @@ def _weights(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_resume_gives_the_same_weights(dataset, tmp_path):
+def test_resume_gives_the_same_weights_and_logs(dataset, tmp_path):
+    """Killed between boundaries: the last checkpoint (step 3) falls inside a logging window
+    (rows at 4, 8, ...), so the resumed run must carry that window's losses over to log step 4 as
+    the uninterrupted run does; weights, train and validation logs all equal the straight run's."""
     spec = parse_model(TINY)
-    cfg = dict(epochs=2, batch_size=4, checkpoint_every=3, log_every=2, valid_chunks=4, warmup_steps=2, threads=1)
+    cfg = dict(epochs=2, batch_size=4, checkpoint_every=3, log_every=4, valid_chunks=4, warmup_steps=2, threads=1)
     straight = train(spec, dataset, tmp_path / "a", TrainConfig(**cfg))
-    with pytest.raises(SystemExit):  # stands in for the process dying after step 7
-        _train_then_die(spec, dataset, tmp_path / "b", TrainConfig(**cfg), die_at=7)
+    with pytest.raises(SystemExit):  # stands in for the process dying after step 5: no log, no checkpoint there
+        _train_then_die(spec, dataset, tmp_path / "b", TrainConfig(**cfg), die_at=5)
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3 and state["step"] % cfg["log_every"]  # the resume starts mid-window
     resumed = train(spec, dataset, tmp_path / "b", TrainConfig(**cfg))
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    rows_a = (tmp_path / "a" / "train_log.csv").read_text()
-    rows_b = (tmp_path / "b" / "train_log.csv").read_text()
-    assert rows_a == rows_b  # the log has no duplicated or missing rows either
+    for log in ("train_log.csv", "valid_log.csv"):
+        rows_a, rows_b = (tmp_path / "a" / log).read_text(), (tmp_path / "b" / log).read_text()
+        assert rows_a == rows_b, log  # same values, no duplicated or missing rows
+    assert rows_a.count("\n") > 2
     assert (tmp_path / "a" / "training_curve.png").stat().st_size > 1000
 
 
