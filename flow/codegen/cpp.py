@@ -1,4 +1,6 @@
-"""Small C++ spelling helpers: integer types and constant arrays."""
+"""Spelling helpers for generated code: C++ integer types, constant arrays and identifiers, and
+names in comments. Names come from user files (model names, ONNX node and tensor names): they are
+sanitised to a fixed alphabet here, never written raw into C++, Tcl or Python."""
 import re
 
 import numpy as np
@@ -9,9 +11,14 @@ from flow.errors import FlowError
 
 def int_bits(dtype_name: str) -> tuple[int, bool]:
     """qonnx integer DataType name → (bits, signed); BINARY is a 1-bit unsigned."""
-    dt = DataType[dtype_name]
+    try:
+        dt = DataType[dtype_name]
+    except (KeyError, ValueError, TypeError):
+        raise FlowError(f"unknown data type {dtype_name!r}; the kernels stream INT<n>/UINT<n>/BIPOLAR/BINARY") from None
     if not dt.is_integer():
         raise FlowError(f"data type {dtype_name} is not an integer type; the kernels stream integers only")
+    if not 1 <= dt.bitwidth() <= 1024:  # ap_int's widths
+        raise FlowError(f"data type {dtype_name}: {dt.bitwidth()} bits; ap_int/ap_uint take 1 to 1024")
     return dt.bitwidth(), dt.signed()
 
 
@@ -31,6 +38,17 @@ def identifier(name: str) -> str:
     """A C++ identifier from a node or tensor name (names are sanitised, never trusted)."""
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return cleaned if cleaned[:1].isalpha() else f"n_{cleaned}"
+
+
+COMMENT_SAFE = re.compile(r"[^A-Za-z0-9 _.,:/+=()-]")
+
+
+def comment_text(text, limit: int = 120) -> str:
+    """A name as comment or docstring text: one line of letters, digits and plain punctuation
+    (no quotes, backslashes, braces, brackets, `$`, `;`, `#` or `@`: nothing a Python docstring,
+    a Tcl comment or a template could read as code); other characters become `?`."""
+    text = COMMENT_SAFE.sub("?", " ".join(str(text).split()))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def array_literal(values: np.ndarray) -> str:

@@ -6,12 +6,14 @@ unpacks logits exactly as the C-simulation did, and the graph's scales as litera
 logits equal the golden model's.
 """
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 import flow.codegen.beats as beats
+from flow.codegen.cpp import comment_text
 from flow.codegen.network import OUT_BEAT_BITS, Network
 from flow.codegen.vendor import dma_plan
 from flow.errors import FlowError
@@ -192,20 +194,21 @@ def driver_source(net: Network, target: Target, logit_scale: np.ndarray, model_n
         raise FlowError(f"input quantizer must have a positive scale and lo < hi (got {input_scale}, {input_range})")
     if lo < -(1 << (net.in_elem_bits - 1)) or hi >= (1 << net.in_elem_bits):
         raise FlowError(f"input range {input_range} does not fit the {net.in_elem_bits}-bit input stream")
+    if not (np.isfinite(scale).all() and np.isfinite(input_scale)):
+        raise FlowError("the graph's logit or input scale is not finite; re-export the model")
     plan = dma_plan(net)
-    values = {
+    values = {  # names as repr() literals, or in the docstring as sanitised text
         "@MODEL_REPR@": repr(str(model_name)), "@TARGET_REPR@": repr(target.name),
-        "@MODEL@": " ".join(str(model_name).split()), "@TARGET@": target.name, "@TOP@": "rubicon_top",
+        "@MODEL@": comment_text(model_name), "@TARGET@": comment_text(target.name), "@TOP@": "rubicon_top",
         "@CHUNK@": net.chunk_samples, "@ELEM_BITS@": net.in_elem_bits, "@IN_BITS@": net.in_beat_bits,
         "@IN_BEATS@": net.chunk_samples * net.in_elem_bits // net.in_beat_bits, "@OUT_BITS@": OUT_BEAT_BITS,
         "@FRAMES@": net.out_frames, "@CLASSES@": net.classes, "@TRAILER@": int(net.side_stream is not None), "@BATCH@": plan.batch_chunks, "@LEN_BITS@": plan.length_bits,
         "@INPUT_SCALE@": repr(float(input_scale)), "@LO@": lo, "@HI@": hi,
         "@LOGIT_SCALE@": "[" + ", ".join(repr(float(v)) for v in scale) + "]",
     }
-    text = TEMPLATE
-    for key, value in values.items():
-        text = text.replace(key, str(value))
-    return text.replace("@BEATS@", inspect.getsource(beats).rstrip("\n"))  # last: beats' text is not a template
+    values["@BEATS@"] = inspect.getsource(beats).rstrip("\n")
+    # One pass: a substituted value is never scanned again, so a name holding "@BEATS@" stays data.
+    return re.sub(r"@[A-Z_]+@", lambda m: str(values[m.group()]), TEMPLATE)
 
 
 def write_driver(build_dir, net: Network, target: Target, logit_scale: np.ndarray, model_name: str, input_scale: float,

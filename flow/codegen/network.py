@@ -57,6 +57,15 @@ class Network:
         return self.out_frames * self.classes + (self.side_stream is not None)
 
 
+def _unique_identifiers(what: str, names: list[str]) -> None:
+    """Names are sanitised into C++ identifiers; two names must not become the same one."""
+    seen = {"input_adapter": "the input adapter", "output_adapter": "the output adapter"}  # the top's own kernels
+    for name in names:
+        other = seen.setdefault(identifier(name), name)
+        if other != name:
+            raise FlowError(f"{what}s {other!r} and {name!r} both become the C++ name {identifier(name)}; rename one")
+
+
 def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
     """Kernels and streams of a folded graph; checks that neighbouring beat widths agree."""
     alias: dict[str, str] = {}
@@ -69,6 +78,7 @@ def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
             depths[source] = max(depths.get(source, 0), getCustomOp(node).get_nodeattr("depth"))
         else:
             kernels.append(emit_kernel(model, node))
+    _unique_identifiers("node", [k.node for k in kernels])
     canon = lambda t: alias.get(t, t)  # noqa: E731
     ops = {n.name: getCustomOp(n) for n in model.graph.node}
     streams: dict[str, Stream] = {}
@@ -82,6 +92,7 @@ def build_network(model: ModelWrapper, in_beat_bits: int = 64) -> Network:
     if len(first) != 1:
         raise FlowError(f"the graph input {gin} must feed exactly one kernel (found {len(first)})")
     in_dtype = model.get_tensor_datatype(gin).name
+    _unique_identifiers("tensor", [canon(gin), *streams])
     streams[canon(gin)] = Stream(canon(gin), ctype(in_dtype), ops[first[0].node].in_width(), depths.get(canon(gin), DEFAULT_DEPTH))
     for k in kernels:
         k.inputs, k.outputs = [canon(t) for t in k.inputs], [canon(t) for t in k.outputs]

@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from flow.codegen.cpp import comment_text
 from flow.codegen.network import OUT_BEAT_BITS, Network
 from flow.codegen.sources import TOP, testbench_source
 from flow.errors import FlowError
@@ -76,7 +77,7 @@ def _clock_ns(target: Target) -> str:
 
 
 def _comment(text: str) -> str:
-    return " ".join(str(text).split())  # names end up in Tcl/cfg comments: one line, no surprises
+    return comment_text(text)  # names end up in Tcl/cfg comments: one line of plain characters
 
 
 # ---------------------------------------------------------------- Vitis HLS
