@@ -55,6 +55,17 @@ def test_beam_search_basecall(lambda_sim, tmp_path):
     assert len(read_fastq(calls)) == 3
 
 
+def test_basecall_without_out_writes_fastq_to_stdout(lambda_sim, tmp_path):
+    """`rubicon basecall MODEL DIR > calls.fastq`, as Bonito and Dorado: the FASTQ alone on standard
+    output, progress and the summary line on standard error; -o writes the same calls to a file."""
+    result = rubicon("basecall", "rubicall_s", lambda_sim / "reads.pod5")
+    assert result.returncode == 0, result.stderr
+    assert main(["basecall", "rubicall_s", lambda_sim / "reads.pod5", "-o", tmp_path / "calls.fastq"]) == 0
+    assert result.stdout == (tmp_path / "calls.fastq").read_text()
+    assert len(read_fastq(tmp_path / "calls.fastq")) == 3
+    assert "3 reads" in result.stderr and "standard output" in result.stderr and "basecall reads.pod5" in result.stderr
+
+
 def test_mapped_signal_is_its_own_reference(tmp_path, shared):
     mapped = shared / "reads/r9.4.1_mapped_signal_sample.hdf5"
     calls = tmp_path / "real.fastq"
@@ -70,7 +81,7 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, shared):
     out = tmp_path / "calls.fastq"
     result = rubicon("basecall", "rubicall_s", tmp_path / "junk.fast5", good, "-o", out)
     assert result.returncode == 1
-    assert "junk.fast5" in result.stderr and "1 failed" in result.stdout
+    assert "junk.fast5" in result.stderr and "1 failed" in result.stderr and result.stdout == ""
     assert len(read_fastq(out)) == 1  # the good read is still called
 
     for args, needle in [

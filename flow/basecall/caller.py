@@ -1,5 +1,6 @@
 """Read-level basecalling: normalise, chunk, run the network, stitch, decode."""
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,24 +24,51 @@ class Call:
         return float(np.mean(np.frombuffer(self.quality.encode(), dtype=np.uint8) - 33)) if self.quality else 0.0
 
 
+class Scorer(Protocol):
+    """What turns chunks into posteriors: the float model (`ModelScorer`), or the integer dataflow
+    graph (`flow.ir.basecall.ExactScorer`), so both share this module's chunking and stitching."""
+
+    stride: int  # samples per output frame (before dynamic pooling)
+
+    def __call__(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Normalised chunks [B, L] → log-probabilities [B, T', classes] and, with dynamic pooling,
+        the valid frames of each chunk [B] (None when every frame is valid)."""
+
+
+class ModelScorer:
+    """The float32 Brevitas model."""
+
+    def __init__(self, model):
+        self.model = model
+        self.stride = model.stride
+        self.dynamic = getattr(model, "dynamic_pool", None) is not None
+
+    def __call__(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        x = torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32))[:, None, :]
+        with torch.no_grad():
+            if self.dynamic:
+                log_probs, lengths = self.model.forward_with_lengths(x)
+                return log_probs.permute(1, 0, 2).numpy(), lengths.numpy()
+            return self.model(x).permute(1, 0, 2).numpy(), None
+
+
+def as_scorer(model_or_scorer) -> Scorer:
+    return ModelScorer(model_or_scorer) if isinstance(model_or_scorer, torch.nn.Module) else model_or_scorer
+
+
 def read_posteriors(model, read: Read, chunk_len: int, overlap: int, batch_size: int = 32) -> np.ndarray:
-    """Log-probabilities [frames, classes] over the whole read."""
+    """Log-probabilities [frames, classes] over the whole read; `model` is a torch model or a `Scorer`."""
+    scorer = as_scorer(model)
     signal = normalise(read.pa())
-    chunks, starts = basecall_chunks(signal, chunk_len, overlap, model.stride)
-    dynamic = getattr(model, "dynamic_pool", None) is not None
+    chunks, starts = basecall_chunks(signal, chunk_len, overlap, scorer.stride)
     outputs, frames = [], []
-    with torch.no_grad():
-        for i in range(0, len(chunks), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch_size]))[:, None, :]
-            if dynamic:
-                log_probs, lengths = model.forward_with_lengths(x)
-                frames.append(lengths.numpy())
-            else:
-                log_probs = model(x)
-            outputs.append(log_probs.permute(1, 0, 2).numpy())
-    if dynamic:
+    for i in range(0, len(chunks), batch_size):
+        log_probs, lengths = scorer(chunks[i : i + batch_size])
+        outputs.append(log_probs)
+        frames.append(lengths)
+    if frames[0] is not None:
         return stitch_variable_rate(np.concatenate(outputs), np.concatenate(frames), starts, signal.size, chunk_len)
-    return stitch(np.concatenate(outputs), starts, signal.size, model.stride)
+    return stitch(np.concatenate(outputs), starts, signal.size, scorer.stride)
 
 
 def stitch_variable_rate(chunk_scores: np.ndarray, lengths: np.ndarray, starts: np.ndarray, n_samples: int,
@@ -61,7 +89,7 @@ def stitch_variable_rate(chunk_scores: np.ndarray, lengths: np.ndarray, starts: 
 
 
 def call_read(model, read: Read, chunk_len: int = 4200, overlap: int = 600, beam: int = 0) -> Call:
-    """Basecall one read; greedy decoding unless `beam` > 1 (prefix beam search)."""
+    """Basecall one read with a torch model or a `Scorer`; greedy decoding unless `beam` > 1 (prefix beam search)."""
     log_probs = read_posteriors(model, read, chunk_len, overlap)
     seq, probs = greedy_decode(log_probs)
     quality = phred(probs)

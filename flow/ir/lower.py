@@ -415,7 +415,7 @@ class Lowering:
         for name, dtype in self.dtypes.items():
             model.set_tensor_datatype(name, DataType[dtype])
         model.set_initializer("logit_scale", self.logit_scale.astype(np.float32))
-        for prop in self.src.model.metadata_props:
+        for prop in self.src.model.graph.metadata_props:
             model.set_metadata_prop(prop.key, prop.value)
         model.set_metadata_prop("rubicon_input_scale", repr(self.input_quant.scale))
         model.set_metadata_prop("rubicon_input_range", f"{self.input_quant.qmin},{self.input_quant.qmax}")
