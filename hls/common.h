@@ -37,10 +37,61 @@ inline int threshold_count(const TA &acc, const TT *thr) {
     return count;
 }
 
+// Threshold styles (the node attribute thresholdStyle): both give the same count for sorted
+// thresholds; they differ in hardware.
+enum ThresholdStyle { THR_PARALLEL = 0, THR_SEARCH = 1 };
+
+constexpr unsigned clog2(unsigned long n) { return n <= 1 ? 0 : 1 + clog2((n + 1) / 2); }
+
+// Binary search over LEVELS sorted thresholds: D = clog2(LEVELS + 1) stages, stage s reading the
+// one threshold at (count so far) + 2^s - 1 and comparing once. Pipelined, that is D comparators
+// and D single-word reads per output instead of LEVELS of each. Exact for non-decreasing thresholds
+// (a probe past the last level counts as not reached).
+template <unsigned LEVELS, typename TA, typename TT>
+inline int threshold_search(const TA &acc, const TT *thr) {
+#pragma HLS INLINE
+    constexpr unsigned D = clog2(LEVELS + 1);
+    unsigned count = 0;
+    for (int s = int(D) - 1; s >= 0; s--) {
+#pragma HLS UNROLL
+        const unsigned probe = count + (1u << s) - 1;
+        if (probe < LEVELS && acc >= thr[probe]) count += 1u << s;
+    }
+    return int(count);
+}
+
+template <unsigned STYLE, unsigned LEVELS, typename TA, typename TT>
+inline int threshold(const TA &acc, const TT *thr) {
+#pragma HLS INLINE
+    return STYLE == THR_SEARCH ? threshold_search<LEVELS>(acc, thr) : threshold_count<LEVELS>(acc, thr);
+}
+
+// Packed DSP multiplication: LANES signed products w_i * x sharing the operand x, computed by one
+// wide multiply of the packed weight sum_i w_i 2^(i*G) (a constant the code generator packs) with x.
+// Each product lies strictly inside (-2^(G-1), 2^(G-1)), so lane i is the G bits at i*G read as
+// signed plus the sign of everything below it (bit i*G - 1): the borrow the lower lanes took.
+template <unsigned G>
+inline long long packed_lane(long long product, unsigned lane) {
+#pragma HLS INLINE
+    const long long field = (product >> (lane * G)) & ((1LL << G) - 1);
+    const long long value = field >= (1LL << (G - 1)) ? field - (1LL << G) : field;
+    return lane == 0 ? value : value + ((product >> (lane * G - 1)) & 1);
+}
+
+// A counter over [0, N]: as wide as its range in synthesis (no 32/64-bit counters the estimates
+// do not count), a native integer in the C simulations (speed).
+#ifdef __SYNTHESIS__
+template <unsigned long N>
+using counter_t = ap_uint<(clog2(N + 1) > 0 ? clog2(N + 1) : 1)>;
+#else
+template <unsigned long N>
+using counter_t = unsigned long;
+#endif
+
 // Nested loop counters of a chunk, innermost first, each wrapping at its limit; true when
 // all wrap together, i.e. the iteration just done was the chunk's last.
-template <unsigned A, unsigned B>
-inline bool advance(unsigned &a, unsigned &b) {
+template <unsigned A, unsigned B, typename CA, typename CB>
+inline bool advance(CA &a, CB &b) {
 #pragma HLS INLINE
     if (++a < A) return false;
     a = 0;
@@ -49,8 +100,8 @@ inline bool advance(unsigned &a, unsigned &b) {
     return true;
 }
 
-template <unsigned A, unsigned B, unsigned C>
-inline bool advance(unsigned &a, unsigned &b, unsigned &c) {
+template <unsigned A, unsigned B, unsigned C, typename CA, typename CB, typename CC>
+inline bool advance(CA &a, CB &b, CC &c) {
 #pragma HLS INLINE
     if (++a < A) return false;
     a = 0;

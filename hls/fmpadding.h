@@ -10,16 +10,15 @@ template <unsigned C, unsigned SIMD, unsigned T, unsigned PAD_L, unsigned PAD_R,
 struct FMPadding1D {
     static_assert(C % SIMD == 0, "SIMD must divide the channel count");
     static constexpr unsigned FOLD = C / SIMD;
-    static constexpr unsigned long BEATS = (unsigned long)(PAD_L + T + PAD_R) * FOLD;
     typedef Word<TE, SIMD> word_t;
 
-    unsigned long beat = 0;
+    counter_t<PAD_L + T + PAD_R> frame = 0;  // nested counters: no division on the loop-carried path
+    counter_t<FOLD> group = 0;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out>
     Status step(In &in, Out &out) {
 #pragma HLS INLINE
-        const unsigned frame = beat / FOLD;
         const bool inside = frame >= PAD_L && frame < PAD_L + T;
         if (inside && in.empty()) return STARVED;
         if (out.full()) return BLOCKED;
@@ -33,10 +32,7 @@ struct FMPadding1D {
             }
         }
         out.write(w);
-        if (++beat == BEATS) {
-            beat = 0;
-            chunks_done++;
-        }
+        if (advance<FOLD, PAD_L + T + PAD_R>(group, frame)) chunks_done++;
         return FIRED;
     }
 };

@@ -3,16 +3,66 @@
 // input elements per cycle, so a frame takes (MH/PE)*(MW/SIMD) cycles. The input beats of a
 // frame are kept during the first output fold and reused for the others.
 //
-// P supplies the constants: P::weights[PE][NF*SF][SIMD] (TW) and P::thresholds[PE][NF][LEVELS]
-// (TA) where NF = MH/PE, SF = MW/SIMD; weight (nf*SF + sf, pe, s) is W[sf*SIMD + s, nf*PE + pe].
+// P supplies the constants, with NF = MH/PE, SF = MW/SIMD and tile nf*SF + sf: the weights in the
+// layout of the multiplier style MUL (below; weight (tile, pe, s) is W[sf*SIMD + s, nf*PE + pe]) and
+// P::thresholds[PE][NF][LEVELS], compared in THR_STYLE (common.h).
 #ifndef RUBICON_MVAU_H
 #define RUBICON_MVAU_H
 #include "common.h"
 
 namespace rubicon {
 
+// Multiplier styles (the node attribute resType): how one cycle's PE x SIMD products are formed.
+// LUT multipliers read P::weights[PE][tiles][SIMD].
+template <typename P>
+struct LutMultipliers {
+    template <unsigned PE, unsigned SIMD, typename TA, typename TI>
+    static void dot(unsigned tile, const Word<TI, SIMD> &x, TA (&out)[PE]) {
+#pragma HLS INLINE
+        for (unsigned p = 0; p < PE; p++) {
+#pragma HLS UNROLL
+            TA sum = 0;
+            for (unsigned s = 0; s < SIMD; s++) {
+#pragma HLS UNROLL
+                sum += P::weights[p][tile][s] * x.v[s];
+            }
+            out[p] = sum;
+        }
+    }
+};
+
+// DSP multipliers with packing: P::wpacked[ceil(PE/LANES)][tiles][SIMD] holds the weights of LANES
+// neighbouring PEs packed G bits apart; one wide multiply per packed word and input element gives
+// LANES products (common.h packed_lane). LANES = 1 is one product per DSP.
+template <typename P, unsigned LANES, unsigned G>
+struct PackedDspMultipliers {
+    static_assert(LANES >= 1 && G >= 2 && LANES * G <= 62, "packed lanes must fit the 64-bit product model");
+    template <unsigned PE, unsigned SIMD, typename TA, typename TI>
+    static void dot(unsigned tile, const Word<TI, SIMD> &x, TA (&out)[PE]) {
+#pragma HLS INLINE
+        constexpr unsigned GROUPS = (PE + LANES - 1) / LANES;
+        for (unsigned p = 0; p < PE; p++) {
+#pragma HLS UNROLL
+            out[p] = 0;
+        }
+        for (unsigned g = 0; g < GROUPS; g++) {
+#pragma HLS UNROLL
+            for (unsigned s = 0; s < SIMD; s++) {
+#pragma HLS UNROLL
+                const long long product = (long long)P::wpacked[g][tile][s] * (long long)x.v[s];
+#pragma HLS BIND_OP variable = product op = mul impl = dsp
+                for (unsigned i = 0; i < LANES; i++) {
+#pragma HLS UNROLL
+                    if (g * LANES + i < PE) out[g * LANES + i] += TA(packed_lane<G>(product, i));
+                }
+            }
+        }
+    }
+};
+
 template <unsigned MW, unsigned MH, unsigned SIMD, unsigned PE, unsigned T, bool NO_ACT, unsigned LEVELS,
-          int ACT_BIAS, typename TI, typename TW, typename TA, typename TO, typename P>
+          int ACT_BIAS, typename TI, typename TA, typename TO, typename P, typename MUL = LutMultipliers<P>,
+          unsigned THR_STYLE = THR_PARALLEL>
 struct MVAU {
     static_assert(MW % SIMD == 0 && MH % PE == 0, "SIMD must divide MW and PE must divide MH");
     static constexpr unsigned SF = MW / SIMD;
@@ -20,13 +70,17 @@ struct MVAU {
 
     Word<TI, SIMD> inbuf[SF];
     TA acc[PE];
-    unsigned sf = 0, nf = 0, frame = 0;
+    counter_t<SF> sf = 0;
+    counter_t<NF> nf = 0;
+    counter_t<T> frame = 0;
+    counter_t<NF * SF> tile = 0;  // nf*SF + sf as a running counter: no multiply on the loop-carried path
     unsigned chunks_done = 0;
 
     template <typename In, typename Out>
     Status step(In &in, Out &out) {
 #pragma HLS INLINE
 #pragma HLS ARRAY_PARTITION variable = acc complete
+#pragma HLS AGGREGATE variable = inbuf
         const bool reading = nf == 0;
         const bool writing = sf == SF - 1;
         if (reading && in.empty()) return STARVED;
@@ -38,22 +92,22 @@ struct MVAU {
         } else {
             x = inbuf[sf];
         }
+        TA dot[PE];
+#pragma HLS ARRAY_PARTITION variable = dot complete
+        MUL::template dot<PE, SIMD>(tile, x, dot);
         Word<TO, PE> y;
         for (unsigned p = 0; p < PE; p++) {
 #pragma HLS UNROLL
-            TA sum = (sf == 0) ? TA(0) : acc[p];
-            for (unsigned s = 0; s < SIMD; s++) {
-#pragma HLS UNROLL
-                sum += P::weights[p][nf * SF + sf][s] * x.v[s];
-            }
+            const TA sum = ((sf == 0) ? TA(0) : acc[p]) + dot[p];
             acc[p] = sum;
             if (NO_ACT) {
                 y.v[p] = sum;
             } else {
-                y.v[p] = ACT_BIAS + threshold_count<LEVELS>(sum, P::thresholds[p][nf]);
+                y.v[p] = ACT_BIAS + threshold<THR_STYLE, LEVELS>(sum, P::thresholds[p][nf]);
             }
         }
         if (writing) out.write(y);
+        tile = (tile == NF * SF - 1) ? 0 : tile + 1;
         if (advance<SF, NF, T>(sf, nf, frame)) chunks_done++;
         return FIRED;
     }

@@ -6,12 +6,14 @@
 
 namespace rubicon {
 
-// Thresholding: PE channels per cycle; P::thresholds[PE][C/PE][LEVELS].
-template <unsigned C, unsigned PE, unsigned T, unsigned LEVELS, int ACT_BIAS, typename TI, typename TO, typename P>
+// Thresholding: PE channels per cycle; P::thresholds[PE][C/PE][LEVELS], compared in THR_STYLE.
+template <unsigned C, unsigned PE, unsigned T, unsigned LEVELS, int ACT_BIAS, typename TI, typename TO, typename P,
+          unsigned THR_STYLE = THR_PARALLEL>
 struct Thresholding {
     static_assert(C % PE == 0, "PE must divide the channel count");
     static constexpr unsigned NF = C / PE;
-    unsigned nf = 0, frame = 0;
+    counter_t<NF> nf = 0;
+    counter_t<T> frame = 0;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out>
@@ -23,7 +25,7 @@ struct Thresholding {
         Word<TO, PE> y;
         for (unsigned p = 0; p < PE; p++) {
 #pragma HLS UNROLL
-            y.v[p] = ACT_BIAS + threshold_count<LEVELS>(x.v[p], P::thresholds[p][nf]);
+            y.v[p] = ACT_BIAS + threshold<THR_STYLE, LEVELS>(x.v[p], P::thresholds[p][nf]);
         }
         out.write(y);
         if (advance<NF, T>(nf, frame)) chunks_done++;
@@ -35,7 +37,7 @@ struct Thresholding {
 template <unsigned C, unsigned PE, unsigned T, typename TE>
 struct DuplicateStreams {
     static constexpr unsigned long BEATS = (unsigned long)T * (C / PE);
-    unsigned long beat = 0;
+    counter_t<BEATS> beat = 0;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out0, typename Out1>
@@ -58,7 +60,7 @@ struct DuplicateStreams {
 template <unsigned C, unsigned PE, unsigned T, typename TA, typename TB, typename TO>
 struct AddStreams {
     static constexpr unsigned long BEATS = (unsigned long)T * (C / PE);
-    unsigned long beat = 0;
+    counter_t<BEATS> beat = 0;
     unsigned chunks_done = 0;
 
     template <typename InA, typename InB, typename Out>
@@ -90,8 +92,8 @@ struct DataWidthConverter {
     static constexpr unsigned CAP = IN_W + OUT_W;
     static constexpr unsigned long OUT_BEATS = (unsigned long)T * (C / OUT_W);
     TE buf[CAP];
-    unsigned count = 0;
-    unsigned long emitted = 0;
+    counter_t<CAP> count = 0;
+    counter_t<OUT_BEATS> emitted = 0;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out>

@@ -97,7 +97,11 @@ def sliding_window(model, node) -> Kernel:
     return Kernel(node.name, node.op_type,
                   f"rubicon::SlidingWindow1D<{a['IFMChannels']}, {a['SIMD']}, {a['ConvKernelDim']}, {a['Stride']}, "
                   f"{a['Dilation']}, {a['IFMDim']}, {a['OFMDim']}, {'true' if a['depthwise'] else 'false'}, "
-                  f"{ctype(a['inputDataType'])}>", latency=2)
+                  f"{ctype(a['inputDataType'])}, {a['TapsPerBeat']}>", latency=2)
+
+
+def _thr_style(a) -> str:
+    return "rubicon::THR_SEARCH" if a.get("thresholdStyle", "parallel") == "search" else "rubicon::THR_PARALLEL"
 
 
 def mvau(model, node) -> Kernel:
@@ -109,7 +113,13 @@ def mvau(model, node) -> Kernel:
     w = model.get_initializer(node.input[1]).astype(np.int64)
     sf, nf = mw // simd, mh // pe
     weights = w.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1).reshape(pe, nf * sf, simd)
-    arrays = {"weights": (ctype(a["weightDataType"]), weights)}
+    packing = getCustomOp(node).dsp_packing()
+    if packing is None:
+        arrays = {"weights": (ctype(a["weightDataType"]), weights)}
+        mul = f"rubicon::LutMultipliers<{name}_P>"
+    else:
+        arrays = {"wpacked": (f"ap_int<{packing.packed_bits}>", packing.pack(weights))}
+        mul = f"rubicon::PackedDspMultipliers<{name}_P, {packing.lanes}, {packing.spacing}>"
     no_act = bool(a.get("noActivation", 0))
     if no_act:
         levels, bias = 1, 0
@@ -121,25 +131,25 @@ def mvau(model, node) -> Kernel:
     latency = 3 + ceil(log2(simd)) if simd > 1 else 3
     return Kernel(node.name, node.op_type,
                   f"rubicon::MVAU<{mw}, {mh}, {simd}, {pe}, {_frames(a)}, {'true' if no_act else 'false'}, {levels}, {bias}, "
-                  f"{ctype(a['inputDataType'])}, {ctype(a['weightDataType'])}, {ctype(a['accDataType'])}, "
-                  f"{ctype(a['outputDataType'])}, {name}_P>", _params(name, arrays), latency=latency)
+                  f"{ctype(a['inputDataType'])}, {ctype(a['accDataType'])}, {ctype(a['outputDataType'])}, {name}_P, "
+                  f"{mul}, {_thr_style(a)}>", _params(name, arrays), latency=latency)
 
 
 def vvau(model, node) -> Kernel:
     a = _attrs(node)
-    c, k, pe = a["Channels"], a["Kernel"], a["PE"]
+    c, k, pe, simd = a["Channels"], a["Kernel"], a["PE"], a.get("SIMD", 1)
     _check_divides(node, "PE", c, pe)
-    if a.get("SIMD", 1) != 1:
-        raise FlowError(f"{node.name} (VVAU): SIMD = {a['SIMD']}; the VVAU kernel takes one tap per cycle (SIMD 1)")
+    _check_divides(node, "SIMD", k, simd)
     name = identifier(node.name)
     w = model.get_initializer(node.input[1]).astype(np.int64)
-    weights = w.reshape(c // pe, pe, k).transpose(1, 0, 2).reshape(pe, (c // pe) * k)
+    weights = w.reshape(c // pe, pe, k // simd, simd).transpose(1, 0, 2, 3).reshape(pe, (c // pe) * (k // simd), simd)
     tty, thr, levels = _thresholds(model, node, c, pe)
     params = _params(name, {"weights": (ctype(a["weightDataType"]), weights), "thresholds": (tty, thr)})
+    latency = 4 + ceil(log2(simd)) if simd > 1 else 4
     return Kernel(node.name, node.op_type,
-                  f"rubicon::VVAU<{c}, {k}, {pe}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, {ctype(a['inputDataType'])}, "
-                  f"{ctype(a['weightDataType'])}, {ctype(a['accDataType'])}, {ctype(a['outputDataType'])}, {name}_P>",
-                  params, latency=4)
+                  f"rubicon::VVAU<{c}, {k}, {pe}, {simd}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, "
+                  f"{ctype(a['inputDataType'])}, {ctype(a['accDataType'])}, {ctype(a['outputDataType'])}, {name}_P, "
+                  f"{_thr_style(a)}>", params, latency=latency)
 
 
 def thresholding(model, node) -> Kernel:
@@ -150,7 +160,7 @@ def thresholding(model, node) -> Kernel:
     tty, thr, levels = _thresholds(model, node, c, pe)
     return Kernel(node.name, node.op_type,
                   f"rubicon::Thresholding<{c}, {pe}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, "
-                  f"{ctype(a['inputDataType'])}, {ctype(a['outputDataType'])}, {name}_P>",
+                  f"{ctype(a['inputDataType'])}, {ctype(a['outputDataType'])}, {name}_P, {_thr_style(a)}>",
                   _params(name, {"thresholds": (tty, thr)}), latency=2)
 
 

@@ -5,9 +5,50 @@ accumulator (BatchNorm, bias, scales and the activation quantizer are folded int
 per-channel thresholds by the lowering). With `noActivation`, the accumulator itself is
 the output (the CTC head).
 """
+from dataclasses import dataclass
+
 import numpy as np
+from qonnx.core.datatype import DataType
 
 from flow.ir.ops.base import DataflowOp, check_range, multithreshold
+
+THRESHOLD_STYLES = {"parallel", "search"}  # every level compared at once, or a pipelined binary search
+MULTIPLIER_STYLES = {"lut", "dsp"}          # fabric multipliers, or DSP slices with packed narrow products
+DSP_PRODUCT_BITS = 48                       # the P register of DSP48E1/E2
+
+
+@dataclass(frozen=True)
+class DspPacking:
+    """`lanes` signed products w_i·x of one shared input x from one DSP multiply: the weights of
+    neighbouring PEs packed `spacing` = W + A bits apart into the DSP's A port (hls/common.h
+    packed_lane undoes it exactly: every product lies strictly inside ±2^(spacing−1))."""
+    lanes: int
+    spacing: int
+    weight_bits: int
+
+    @property
+    def packed_bits(self) -> int:
+        return (self.lanes - 1) * self.spacing + self.weight_bits
+
+    def pack(self, weights: np.ndarray) -> np.ndarray:
+        """[PE, tiles, SIMD] integer weights → [⌈PE/lanes⌉, tiles, SIMD] packed words Σ_i w_i 2^(i·spacing)."""
+        pe = weights.shape[0]
+        groups = -(-pe // self.lanes)
+        padded = np.zeros((groups * self.lanes,) + weights.shape[1:], dtype=object)
+        padded[:pe] = weights.astype(np.int64).astype(object)
+        lanes = padded.reshape(groups, self.lanes, *weights.shape[1:])
+        packed = sum(lanes[:, i] * (1 << (i * self.spacing)) for i in range(self.lanes))
+        return np.asarray(packed, dtype=np.int64)
+
+
+def dsp_packing(weight_bits: int, in_bits: int, port_bits: int) -> DspPacking:
+    """As many W-bit weights as fit the DSP's `port_bits`-wide signed A port (25 on DSP48E1, 27 on
+    DSP48E2) at W + A bits apart, and whose products fit its 48-bit P register."""
+    spacing = weight_bits + in_bits
+    if weight_bits > port_bits or spacing > DSP_PRODUCT_BITS:
+        raise ValueError(f"a {weight_bits}-bit × {in_bits}-bit product does not fit a DSP with a {port_bits}-bit port")
+    lanes = min((port_bits - weight_bits) // spacing + 1, DSP_PRODUCT_BITS // spacing)
+    return DspPacking(lanes, spacing, weight_bits)
 
 
 def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -19,7 +60,8 @@ def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 class _Thresholded(DataflowOp):
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"ActVal": ("i", False, 0), "noActivation": ("i", False, 0),
-                                               "accDataType": ("s", False, "INT32")}
+                                               "accDataType": ("s", False, "INT32"),
+                                               "thresholdStyle": ("s", False, "parallel", THRESHOLD_STYLES)}
 
     def activate(self, context, acc: np.ndarray, threshold_input: int) -> np.ndarray:
         if self.get_nodeattr("noActivation"):
@@ -40,7 +82,16 @@ class MVAU(_Thresholded):
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"MW": ("i", True, 0), "MH": ("i", True, 0), "SIMD": ("i", False, 1),
-                                               "PE": ("i", False, 1), "weightDataType": ("s", True, "")}
+                                               "PE": ("i", False, 1), "weightDataType": ("s", True, ""),
+                                               "resType": ("s", False, "lut", MULTIPLIER_STYLES),
+                                               "dspPortBits": ("i", False, 25)}
+
+    def dsp_packing(self) -> DspPacking | None:
+        """The packing of its DSP multipliers, None with LUT multipliers."""
+        if self.get_nodeattr("resType") != "dsp":
+            return None
+        bits = (DataType[self.get_nodeattr(a)].bitwidth() for a in ("weightDataType", "inputDataType"))
+        return dsp_packing(*bits, self.get_nodeattr("dspPortBits"))
 
     def execute_node(self, context, graph):
         x, w = self.input_array(context, 0), self.input_array(context, 1)
@@ -49,9 +100,13 @@ class MVAU(_Thresholded):
 
 class VVAU(_Thresholded):
     """Depthwise: [N, T, K·C] windows in the depthwise stream order of its sliding window (PE
-    channels per tap, see ConvolutionInputGenerator1D) with W[C, K] → [N, T, C], then thresholds."""
+    channels per tap, see ConvolutionInputGenerator1D) with W[C, K] → [N, T, C], then thresholds.
+    A stream beat holds SIMD taps of PE channels."""
 
     channel_attr = "Channels"
+
+    def in_width(self) -> int:
+        return self.get_nodeattr("PE") * self.get_nodeattr("SIMD")
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"Channels": ("i", True, 0), "Kernel": ("i", True, 1), "PE": ("i", False, 1),

@@ -29,16 +29,20 @@ class ConvolutionInputGenerator1D(DataflowOp):
     Dense mode: window element (k, c) at k·C + c, so an MVAU reads it as one matrix row.
     Depthwise mode (feeding a VVAU): channels in groups of SIMD, each group's K taps in turn —
     element (k, g·SIMD + p) at g·K·SIMD + k·SIMD + p — so the VVAU (PE = this SIMD) gets
-    one tap of PE channels per stream word. The order is the stream's, as in FINN.
+    one tap of PE channels per stream word, or `TapsPerBeat` consecutive taps for a VVAU with that
+    SIMD. The order is the stream's, as in FINN.
     """
 
-    in_width_attr = out_width_attr = "SIMD"
+    in_width_attr = "SIMD"
+
+    def out_width(self) -> int:
+        return self.get_nodeattr("SIMD") * self.get_nodeattr("TapsPerBeat")
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {
             "ConvKernelDim": ("i", True, 1), "IFMChannels": ("i", True, 0), "IFMDim": ("i", True, 0),
             "OFMDim": ("i", True, 0), "Stride": ("i", False, 1), "Dilation": ("i", False, 1),
-            "SIMD": ("i", False, 1), "depthwise": ("i", False, 0)}
+            "SIMD": ("i", False, 1), "depthwise": ("i", False, 0), "TapsPerBeat": ("i", False, 1)}
 
     def out_shape(self, model):
         n = self.get_nodeattr("numInputVectors")[0]
