@@ -57,6 +57,7 @@ from torch import nn
 from flow.nn import layers as L
 from flow.numerics.dynamic_pool import (DynamicPoolFormat, build_luts, choose_format, lut_index, qonnx_node_attributes,
                                         requant_thresholds)
+from flow.numerics.pool_batch import pool_int_batch as pool_int_torch  # the integer reference vectorised in torch
 
 TRUNCATE = 20            # moves that a position's gradient reaches
 EMA_MOMENTUM = 0.01      # weight of the current batch in the move-scale average (Heron)
@@ -114,34 +115,6 @@ def dynamic_pool_direct(features: torch.Tensor, weights: torch.Tensor, positions
     frames = torch.arange(width, dtype=positions.dtype)
     tri = torch.clamp(1 - (positions[:, :, None] - frames[None, None, :]).abs(), min=0)  # [N, T, L]
     return torch.einsum("nct,ntl->ncl", features * weights[:, None, :], tri)
-
-
-# ---------------------------------------------------------------------------------------
-# the integer reference vectorised in torch (format and streaming reference: flow.numerics.dynamic_pool)
-
-
-def pool_int_torch(f_int: torch.Tensor, w_int: torch.Tensor, m_int: torch.Tensor, fmt: DynamicPoolFormat,
-                   thresholds: torch.Tensor, width: int | None = None):
-    """The same integers, vectorised over a batch: f [N, C, T], w, m [N, T] (int64) →
-    (out [N, C, width], count [N], overflow [N], frame index j [N, T], fraction φ [N, T]).
-
-    `width` defaults to Lmax; frames past `width` are dropped.
-    """
-    pos = torch.cumsum(m_int, dim=1).clamp(max=fmt.pos_cap)
-    j = pos >> fmt.move_frac_bits
-    phi = pos & ((1 << fmt.move_frac_bits) - 1)
-    wf = f_int * w_int[:, None, :]
-    t0 = (wf * ((1 << fmt.move_frac_bits) - phi)[:, None, :]) >> fmt.prod_shift
-    t1 = (wf * phi[:, None, :]) >> fmt.prod_shift
-    width = fmt.lmax if width is None else width
-    n, c, _ = f_int.shape
-    full = max(width, int(j.max()) + 2)
-    idx = j[:, None, :].expand(-1, c, -1)
-    acc = torch.zeros(n, c, full, dtype=torch.int64).scatter_add_(2, idx, t0).scatter_add_(2, idx + 1, t1)
-    acc = acc[..., :width].clamp(max=fmt.acc_max)
-    out = torch.searchsorted(thresholds.contiguous(), acc.contiguous(), right=True)
-    count = j[:, -1] + 2
-    return out, count.clamp(max=fmt.lmax), count > fmt.lmax, j, phi
 
 
 # ---------------------------------------------------------------------------------------
