@@ -2,8 +2,10 @@
 
 A stage's key hashes its parameters, the files it reads and the source code it runs (its
 Python subpackages and the kernel library). A stage is redone when its key changes or an
-output it recorded is missing; the manifest is rewritten atomically after every stage, so an
-interrupted build resumes at the stage it was in.
+output it recorded is missing. Before a stage runs its entry is dropped, and it is recorded
+again only once its work has returned, i.e. after every output is written; the manifest is
+rewritten atomically each time. So a build killed anywhere resumes at the stage it was in, and
+a half-rewritten output is never taken for a finished one.
 """
 import hashlib
 import json
@@ -52,6 +54,11 @@ class Manifest:
         if entry and entry["key"] == key and all((self.dir / o).exists() for o in entry["outputs"]):
             return entry
         return None
+
+    def forget(self, stage: str) -> None:
+        """Drop a stage's entry before it runs again: its old outputs are about to be overwritten."""
+        if self.data["stages"].pop(stage, None) is not None:
+            self.save()
 
     def record(self, stage: str, key: str, outputs: list[str], seconds: float, result: dict | None = None) -> None:
         self.data["stages"][stage] = {"key": key, "outputs": outputs, "seconds": round(seconds, 3), "result": result or {},

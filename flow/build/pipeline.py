@@ -1,11 +1,15 @@
-"""The build: export → lower → fold → estimate → codegen → FIFO sizing → csim → cyclesim → report.
+"""The build: export → lower → fold → vectors → FIFO sizing → codegen → csim → cyclesim →
+vendor tools → report.
 
 Each stage is a function of the build directory; `build()` runs them in order through the
 manifest (flow/build/manifest.py), so an unchanged stage is reused and an interrupted build
-resumes. Artifacts (DESIGN §2): model.onnx, dataflow.onnx, folded.onnx, hls/, vectors/,
-driver/, vivado/, report.json (+ report.md and plots), manifest.json.
+resumes. Codegen and the report are rewritten on every run (they are quick and deterministic).
+Artifacts (DESIGN §2): model.onnx, dataflow.onnx, folded.onnx, final.onnx, hls/, vectors/,
+driver/, vivado/ (or vitis/), report.json (+ report.md and plots), manifest.json.
 """
-import json
+import os
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ from flow.nn.resolve import resolve_model
 
 CHUNK_LEN = 4200
 SIZING_CHUNKS = 3
+KILL_ENV = "RUBICON_TEST_KILL"
 
 
 @dataclass
@@ -50,18 +55,21 @@ class Build:
         self.manifest = Manifest(self.dir)
         self.timing: dict[str, float] = {}
 
-    def _stage(self, name: str, params: dict, files: list[Path], code: tuple[str, ...], outputs: list[str], work):
+    def _stage(self, name: str, params: dict, files: list[Path], code: tuple[str, ...], outputs, work):
         """Run `work()` unless the manifest has it done with the same key; returns its result dict.
-        The key covers `code` and this package (a stage's own work function lives here)."""
+        The key covers `code` and this package (a stage's own work function lives here).
+        `outputs`: paths relative to the build directory, or a function of the result giving them.
+        The stage is recorded only after `work()` has returned, so a kill inside it leaves it undone."""
         key = self.manifest.key(params, files, ("flow/build", *code))
         done = self.manifest.done(name, key)
         if done is not None:
             self.timing[name] = 0.0
             return done["result"]
+        self.manifest.forget(name)
         start = time.perf_counter()
         result = work() or {}
         self.timing[name] = time.perf_counter() - start
-        self.manifest.record(name, key, outputs, self.timing[name], result)
+        self.manifest.record(name, key, outputs(result) if callable(outputs) else outputs, self.timing[name], result)
         return result
 
     # -- stages --------------------------------------------------------------------------
@@ -136,10 +144,19 @@ class Build:
                            ("flow/codegen", "flow/sim", "hls"), ["final.onnx"], work)
 
     def codegen(self):
+        """C++ sources, vendor-tool scripts and the PYNQ driver of final.onnx; returns their paths.
+        Not a manifest stage: it takes well under a second, and FIFO sizing leaves the pre-FIFO
+        sources in hls/, so it writes on every run (unchanged files keep their compile caches)."""
+        from flow.codegen.driver import model_constants, write_driver
         from flow.codegen.project import write_sources
+        from flow.codegen.vendor import write_hls_tcl, write_vivado_tcl
 
-        self.net = write_sources(ModelWrapper(str(self.dir / "final.onnx")), self.dir / "hls")
-        return self.net
+        model = ModelWrapper(str(self.dir / "final.onnx"))
+        self.net = write_sources(model, self.dir / "hls")
+        paths = {"tcl_hls": write_hls_tcl(self.dir, self.net, self.target),
+                 "tcl_vivado": write_vivado_tcl(self.dir, self.net, self.target),
+                 "driver": write_driver(self.dir, self.net, self.target, model_name=self.cfg.model, **model_constants(model))}
+        return {"artifacts": {k: str(Path(v).relative_to(self.dir)) for k, v in paths.items()}}
 
     def csim(self):
         def work():
@@ -161,6 +178,26 @@ class Build:
         return self._stage("cyclesim", {}, [self.dir / "final.onnx", self.dir / "vectors/golden.npy"],
                            ("flow/codegen", "flow/sim", "hls"), ["vectors/cyclesim_output.npy"], work)
 
+    def vendor(self):
+        """HLS synthesis and the bitstream (or the xclbin link) when the tools are on PATH, else the
+        one-line skip. A stage like the others: a rerun with the same sources, scripts, tools and
+        settings reuses its result instead of synthesising again."""
+        from flow.codegen.vendor import RESULT_FILES, run_vendor_flow, vendor_inputs
+
+        params, files = vendor_inputs(self.dir, self.target)
+        outputs = lambda result: [result[k] for k in RESULT_FILES if k in result]  # noqa: E731
+        return self._stage("vendor", params, files, ("flow/codegen",), outputs,
+                           lambda: _relative(run_vendor_flow(self.dir, self.target), self.dir))
+
+
+def _relative(value, root: Path):
+    """The files in a stage's result relative to the build directory (as the report's artifacts
+    are), so that a build directory moved elsewhere is reused with paths that still hold."""
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    prefix = os.path.join(root, "")
+    return value[len(prefix):] if isinstance(value, str) and value.startswith(prefix) else value
+
 
 def check_verified(result: dict, what: str) -> None:
     if not result.get("bit_exact"):
@@ -168,24 +205,53 @@ def check_verified(result: dict, what: str) -> None:
                         "the golden model; see vectors/ in the build directory")
 
 
+_step = [None]  # the step build() is in, for the kill hook
+_hook = []       # the kill hook, once installed (audit hooks cannot be removed)
+
+
+def _writes(mode, flags) -> bool:
+    if mode is not None:
+        return any(c in str(mode) for c in "wax+")
+    return bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+
+
+def _kill_hook(event: str, args: tuple) -> None:
+    """Test hook (tests/test_build_resume.py): with RUBICON_TEST_KILL="<step>:<text>", this process
+    sends itself SIGTERM when that step first opens a file for writing, or starts a program, whose
+    path or command line contains <text>: a kill that lands inside the step's work, at a known point."""
+    step, _, text = os.environ.get(KILL_ENV, "").partition(":")
+    if _step[0] != step:
+        return
+    if event == "open" and _writes(args[1], args[2]) and text in str(args[0]) or \
+            event == "subprocess.Popen" and text in " ".join(map(str, args[1] or ())):
+        _step[0] = None  # once
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def build(cfg: BuildConfig, progress: bool = True) -> dict:
     """Run every stage; returns the report dict (also written to report.json)."""
     from flow.build.summary import write_report
 
+    if os.environ.get(KILL_ENV) and not _hook:
+        sys.addaudithook(_kill_hook)
+        _hook.append(_kill_hook)
     b = Build(cfg)
+    results = {}
     steps = [("export", b.export), ("lower", b.lower), ("fold", b.fold)]
     if b.target.builds_hardware:
-        steps += [("vectors", b.vectors), ("fifo sizing", b.size_fifos), ("codegen", b.codegen), ("csim", b.csim),
-                  ("cyclesim", b.cyclesim)]
-    results = {}
+        steps += [("vectors", b.vectors), ("fifo_sizing", b.size_fifos), ("codegen", b.codegen), ("csim", b.csim),
+                  ("cyclesim", b.cyclesim), ("vendor", b.vendor)]
+    steps.append(("report", lambda: write_report(b, results)))
     bar = tqdm(steps, desc=f"build {cfg.model} → {cfg.target}", unit="stage", disable=not progress)
     for name, step in bar:
         bar.set_postfix_str(name)
+        _step[0] = name
         results[name] = step()
-    if b.target.builds_hardware:
-        check_verified(results["csim"], "C-simulation")
-        check_verified(results["cyclesim"], "cycle simulation")
-    return write_report(b, results)
+        if name == "cyclesim":  # no vendor tool runs on a design the simulations found wrong
+            check_verified(results["csim"], "C-simulation")
+            check_verified(results["cyclesim"], "cycle simulation")
+    _step[0] = None
+    return results["report"]
 
 
 def rerun_stage(build_dir: Path, stage: str) -> dict:

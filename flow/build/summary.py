@@ -85,9 +85,11 @@ def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> di
 
 
 def write_report(b, results: dict) -> dict:
+    """report.json from the stages' results, then report.md and its plots."""
     from flow.hw.calibration import load_calibration
     from flow.hw.estimate import estimate_graph, total
     from flow.hw.fold import folding_summary
+    from flow.report.render import render_report
 
     final = b.dir / ("final.onnx" if (b.dir / "final.onnx").exists() and b.target.builds_hardware else "folded.onnx")
     model = ModelWrapper(str(final))
@@ -139,29 +141,12 @@ def write_report(b, results: dict) -> dict:
         "minion_fraction": samples / MINION_SAMPLES_PER_S, "one_sample_per_clock_samples_per_s": clock,
         "one_sample_per_clock_fraction": samples / clock}
     report["calibration"] = _calibration(b, model, raw, cyclesim)
-    report |= _artifacts(b, model)
+    if "codegen" in results:
+        report["artifacts"] = results["codegen"]["artifacts"]
+    if "vendor" in results:
+        report["vendor"] = results["vendor"]
     tmp = b.dir / "report.json.partial"
     tmp.write_text(json.dumps(report, indent=1, default=float))
     os.replace(tmp, b.dir / "report.json")
-    try:
-        from flow.report.render import render_report
-    except ImportError:  # the renderer lands separately
-        return report
     render_report(report, b.dir)
     return report
-
-
-def _artifacts(b, model: ModelWrapper) -> dict:
-    """Tcl, driver and vendor-tool results where those generators exist."""
-    if not b.target.builds_hardware:
-        return {}
-    try:
-        from flow.codegen.driver import write_driver
-        from flow.codegen.vendor import run_vendor_flow, write_hls_tcl, write_vivado_tcl
-    except ImportError:
-        return {}
-    lo, hi = (int(v) for v in model.get_metadata_prop("rubicon_input_range").split(","))
-    paths = {"tcl_hls": write_hls_tcl(b.dir, b.net, b.target), "tcl_vivado": write_vivado_tcl(b.dir, b.net, b.target),
-             "driver": write_driver(b.dir, b.net, b.target, model.get_initializer("logit_scale"), b.cfg.model,
-                                    float(model.get_metadata_prop("rubicon_input_scale")), (lo, hi))}
-    return {"artifacts": {k: str(Path(v).relative_to(b.dir)) for k, v in paths.items()}, "vendor": run_vendor_flow(b.dir, b.target)}

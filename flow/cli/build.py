@@ -1,8 +1,11 @@
 """Build a verified streaming accelerator for a model on a target board.
 
 export → lower → fold → estimate → codegen → FIFO sizing → C-simulation → cycle simulation →
-report, into a build folder with a manifest (a rerun reuses finished stages). Runs the
-vendor tools when they are on PATH; otherwise names the Tcl to run where they are."""
+report, into a build folder with a manifest (a rerun reuses finished stages, and a build
+stopped by Ctrl-C or SIGTERM resumes at the stage it was in). Runs the vendor tools when they
+are on PATH; otherwise names the Tcl to run where they are."""
+import signal
+import sys
 from pathlib import Path
 
 from flow.build.pipeline import CHUNK_LEN, BuildConfig, build
@@ -23,6 +26,15 @@ def add_arguments(p):
                         "which folding and the architecture search read")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the build is, so a running tool is stopped (subprocess cleanup) and
+    the stage it was in is never recorded as done."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run(args):
     from flow.errors import FlowError
 
@@ -31,7 +43,15 @@ def run(args):
     cfg = BuildConfig(model=args.model, target=args.target, out=args.out, chunk_len=args.chunk_len, fps=args.fps,
                       samples_per_s=args.samples_per_s, headroom=args.headroom, chunks=args.chunks,
                       update_calibration=args.update_calibration)
-    report = build(cfg)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        report = build(cfg)
+    except (KeyboardInterrupt, Terminated) as exc:
+        print(f"rubicon build: interrupted; finished stages are kept in {cfg.build_dir / 'manifest.json'}: "
+              "run the same command again to resume", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     t = report["throughput"]
     print(f"{cfg.build_dir}: {report['model']} on {report['target']}: {t['samples_per_s'] / 1e6:.3f} M samples/s "
           f"({100 * t['minion_fraction']:.0f}% of MinION real time)")

@@ -7,7 +7,9 @@ in one line and names the Tcl to run. Every path the scripts produce is listed i
 """
 import os
 import shutil
+import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -358,10 +360,41 @@ def _needed(target: Target) -> tuple[str, ...]:
     return ("vitis_hls", "v++") if target.flow == "vitis" else ("vitis_hls", "vivado")
 
 
+ENV_SETTINGS = ("RUBICON_HLS_STEPS", "RUBICON_VITIS_PLATFORM")  # read by the flow and changing what it produces
+RESULT_FILES = ("csynth_xml", "utilization", "utilization_hier", "timing", "bitstream", "hwh", "xclbin")
+
+
+def vendor_inputs(build_dir, target: Target) -> tuple[dict, list[Path]]:
+    """What `run_vendor_flow` depends on: the tools it would run and the settings it reads, and
+    the files those tools read (sources, kernels, scripts, test vectors; a tool's own file too,
+    so an upgrade in place counts). The build redoes its vendor stage when any of them changes."""
+    b = Path(build_dir)
+    paths = vendor_paths(b)
+    tools = {t: path for t, path in vendor_tools().items() if t in _needed(target)}
+    hls = b / "hls"
+    files = [hls / "top.cpp", hls / "network.h", *sorted((hls / "kernels").rglob("*.h")), paths["hls_tcl"],
+             paths["vitis_cfg"] if target.flow == "vitis" else paths["vivado_tcl"], b / "vectors" / "input_beats.npy"]
+    files += [f for f in (paths["hls_tb"], hls / "tb_csim.cpp", b / "vitis" / "mm2s.xo", b / "vitis" / "s2mm.xo") if f.exists()]
+    files += [Path(t) for t in tools.values() if t]
+    return {"tools": tools, "env": {k: os.environ.get(k) for k in ENV_SETTINGS}}, files
+
+
 def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as f:
-        code = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=os.environ.copy()).returncode
+    # The tool runs in a process group of its own, stopped whole when the build is interrupted
+    # (SIGTERM, Ctrl-C): the tools' launcher scripts start the real programs as children. It is
+    # started from a helper thread: signal handlers raise in the main thread only, so an interrupt
+    # can never land half-way through Popen and lose the child.
+    with open(log, "w") as f, ThreadPoolExecutor(1) as pool:
+        start = pool.submit(subprocess.Popen, cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                            start_new_session=True)
+        try:
+            code = start.result().wait()
+        except BaseException:
+            if start.exception() is None:  # waits until Popen has returned
+                os.killpg(start.result().pid, signal.SIGKILL)
+                start.result().wait()
+            raise
     if code:
         raise FlowError(f"{what} failed (exit {code}); see {log}")
 
@@ -392,6 +425,8 @@ def run_vendor_flow(build_dir, target: Target) -> dict:
         else:
             how = f"`vitis_hls -f {paths['hls_tcl']}`, then `vivado -mode batch -source {second}`"
         return {"skipped": f"{' and '.join(missing)} not on PATH: run {how} where the tools exist"}
+    for key in RESULT_FILES:  # a tool that does not rewrite one must not pass on an earlier run's copy
+        paths[key].unlink(missing_ok=True)
     logs = paths["logs"]
     _run([tools["vitis_hls"], "-f", paths["hls_tcl"].name], paths["hls_tcl"].parent, logs / "vitis_hls.log", "Vitis HLS")
     result = _expect(paths, ["csynth_xml"], "Vitis HLS")
