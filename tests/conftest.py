@@ -106,3 +106,62 @@ def tiny_dp(tiny_dp_basecaller, tmp_path_factory):
     from flow.ir.lower import lower_qonnx
 
     return lower_qonnx(export_model(tiny_dp_basecaller, tmp_path_factory.mktemp("tiny_dp") / "m.onnx", TINY_CHUNK))
+
+
+FAKE_VITIS_HLS = """#!/bin/sh
+echo "vitis_hls $PWD" >> "$FAKE_TOOL_LOG"
+mkdir -p rubicon_hls/sol1/syn/report
+echo "<profile/>" > rubicon_hls/sol1/syn/report/csynth.xml
+"""
+# With FAKE_VIVADO_KILLS_BUILD=<file> it writes its pid there, sends SIGTERM to the build that
+# started it and would go on for half a minute: a kill that lands while a vendor tool runs.
+FAKE_VIVADO = """#!/bin/sh
+echo "vivado $PWD" >> "$FAKE_TOOL_LOG"
+if [ -n "$FAKE_VIVADO_KILLS_BUILD" ]; then echo $$ > "$FAKE_VIVADO_KILLS_BUILD"; kill -TERM $PPID; sleep 30; fi
+mkdir -p reports ../driver
+for f in reports/utilization.rpt reports/utilization_hier.rpt reports/timing_summary.rpt ../driver/rubicon.bit \\
+         ../driver/rubicon.hwh; do echo "$f" > $f; done
+"""
+
+
+@pytest.fixture(scope="session")
+def vendor_tools(tmp_path_factory):
+    """Stand-in `vitis_hls` and `vivado` that leave the files the real tools would and log each
+    run (see tool_runs): the environment variables that put them first on PATH."""
+    import os
+
+    root = tmp_path_factory.mktemp("vendor_tools")
+    (root / "bin").mkdir()
+    for name, text in (("vitis_hls", FAKE_VITIS_HLS), ("vivado", FAKE_VIVADO)):
+        (root / "bin" / name).write_text(text)
+        (root / "bin" / name).chmod(0o755)
+    return {"PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}", "FAKE_TOOL_LOG": str(root / "runs.log")}
+
+
+def tool_runs(vendor_tools: dict, build_dir: Path) -> list[str]:
+    """The stand-in tools started in `build_dir`, in order."""
+    log = Path(vendor_tools["FAKE_TOOL_LOG"])
+    runs = [line.split(" ", 1) for line in (log.read_text().splitlines() if log.exists() else [])]
+    return [tool for tool, cwd in runs if Path(cwd).parent == Path(build_dir)]
+
+
+TINY_BUILD_CHUNKS = 5
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tiny_basecaller, vendor_tools, tmp_path_factory):
+    """tiny_basecaller built for PYNQ-Z2 (TINY_CHUNK samples, TINY_BUILD_CHUNKS chunks) with the
+    stand-in vendor tools on PATH: (its BuildConfig, the report). A test that changes anything
+    in the build copies the directory first."""
+    from flow.build.pipeline import BuildConfig, build
+    from flow.nn.checkpoint import save_model
+
+    root = tmp_path_factory.mktemp("tiny_build")
+    save_model(tiny_basecaller, root / "tiny.pt")
+    cfg = BuildConfig(model=str(root / "tiny.pt"), target="pynq-z2", out=root / "build", chunk_len=TINY_CHUNK,
+                      chunks=TINY_BUILD_CHUNKS)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in vendor_tools.items():
+            mp.setenv(k, v)
+        report = build(cfg, progress=False)
+    return cfg, report

@@ -8,7 +8,7 @@ from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from conftest import TINY_CHUNK
+from conftest import TINY_BUILD_CHUNKS, TINY_CHUNK
 from flow.codegen.csim import run_csim, write_vectors
 from flow.codegen.project import write_sources
 from flow.errors import FlowError
@@ -103,25 +103,26 @@ def test_mismatched_beat_widths_need_a_converter(tiny, tmp_path):
         write_sources(bad, tmp_path / "hls")
 
 
-def test_build_end_to_end_and_rerun_reuses_stages(tiny_basecaller, tmp_path):
-    from flow.build.pipeline import BuildConfig, build
-    from flow.nn.checkpoint import save_model
+def test_build_end_to_end_and_rerun_reuses_stages(tiny_build, vendor_tools, monkeypatch):
+    """The build of conftest's tiny_build (stand-in vendor tools on PATH), and a rerun."""
+    from flow.build.pipeline import build
 
-    save_model(tiny_basecaller, tmp_path / "tiny.pt")
-    cfg = BuildConfig(model=str(tmp_path / "tiny.pt"), target="pynq-z2", out=tmp_path / "build", chunk_len=TINY_CHUNK,
-                      chunks=5)
-    report = build(cfg, progress=False)
+    cfg, report = tiny_build
     for stage in ("csim", "cyclesim"):
         assert report[stage]["bit_exact"] and report[stage]["mismatches"] == 0
-        assert report[stage]["elements_compared"] == 5 * (TINY_CHUNK // 3) * 5
+        assert report[stage]["elements_compared"] == TINY_BUILD_CHUNKS * (TINY_CHUNK // 3) * 5
     assert report["cyclesim"]["latency_cycles"] > 0 and report["cyclesim"]["cycles_per_chunk"] > 0
     assert abs(report["estimate_vs_cyclesim"]["relative_error"]) < 0.10
     assert all(f["depth"] >= 2 for f in report["fifos"]) and report["nodes"][0]["estimate"]["lut"] > 0
-    on_disk = json.loads((tmp_path / "build" / "report.json").read_text())
+    on_disk = json.loads((cfg.build_dir / "report.json").read_text())
     assert on_disk["csim"] == report["csim"]
     for f in ("hls/top.cpp", "hls/run_hls.tcl", "vivado/build_bd.tcl", "driver/rubicon_driver.py", "vectors/golden.npy",
-              "vectors/csim_output.npy", "vectors/cyclesim_output.npy", "manifest.json"):
-        assert (tmp_path / "build" / f).exists(), f
+              "vectors/csim_output.npy", "vectors/cyclesim_output.npy", "manifest.json", "report.md"):
+        assert (cfg.build_dir / f).exists(), f
+    assert report["vendor"]["csynth_xml"] == "hls/rubicon_hls/sol1/syn/report/csynth.xml"  # relative to the build
+    assert report["vendor"]["bitstream"] == "driver/rubicon.bit" and (cfg.build_dir / "driver/rubicon.bit").exists()
+    for k, v in vendor_tools.items():
+        monkeypatch.setenv(k, v)
     again = build(cfg, progress=False)
     assert again["timing_s"]["total"] == 0.0  # every stage reused from the manifest
     assert again["csim"] == report["csim"]
