@@ -90,6 +90,28 @@ def test_every_op_kind(graph, request):
         assert golden["frame_overflow"].any() and not golden["frame_overflow"].all()
 
 
+@pytest.mark.parametrize("bound, centre, spread", [
+    (3000, 0, 2000),                    # a narrow span: the look-up table
+    ((1 << 24) - 1, -(1 << 24) + 50, 40),  # float32 at its edge, far from zero: the table's offsets
+    ((1 << 24) - 1, 0, 1 << 23),        # a span too wide for a table: the sorted search
+    (1 << 40, 5 << 38, 1 << 36),        # float64, thresholds beyond the values (clipped)
+])
+def test_thresholds_count_like_a_plain_comparison(bound, centre, spread):
+    import torch
+
+    from flow.ir.fast import _Thresholds, _exact_dtype
+
+    rng = np.random.default_rng(bound % 1000 + spread % 997)
+    thr = np.sort(rng.integers(centre - spread, centre + spread, size=(6, 15)), axis=1)
+    values = np.concatenate([rng.integers(-bound, bound + 1, 400), thr.ravel(), thr.ravel() - 1, [-bound, bound]])
+    values = np.clip(values, -bound, bound)
+    acc = np.broadcast_to(values, (2, 6, values.size)).copy()  # [N, C, T]
+    expected = (thr[None, :, None, :] <= acc[..., None]).sum(axis=-1) - 3  # bias −3
+    dtype = _exact_dtype(bound, "test")
+    got = _Thresholds(thr, -3, bound, dtype, "test")(torch.from_numpy(acc).to(dtype))
+    assert np.array_equal(got.to(torch.int64).numpy(), expected)
+
+
 def test_windows_materialised_and_lazy_agree(tiny_final):
     """A sliding window's materialised stream is the golden op's, element for element and in its
     order, and its consumer gives the same output from that stream as from the lazy window."""

@@ -87,8 +87,8 @@ class _Thresholds:
 
     def __init__(self, thresholds: np.ndarray, bias: int, bound: int, dtype: torch.dtype, where: str):
         thr = np.asarray(thresholds, dtype=np.int64)
-        if thr.ndim != 2 or (thr.shape[1] > 1 and np.any(np.diff(thr, axis=1) < 0)):
-            raise FlowError(f"{where}: thresholds must be [channels, levels], non-decreasing per channel")
+        if thr.ndim != 2 or thr.shape[1] == 0 or np.any(np.diff(thr, axis=1) < 0):
+            raise FlowError(f"{where}: thresholds must be [channels, levels ≥ 1], non-decreasing per channel")
         self.bias, self.dtype = int(bias), dtype
         channels = thr.shape[0]
         # Clipping the values to [min − 1, max] of the thresholds changes no count, and nor does
@@ -101,14 +101,15 @@ class _Thresholds:
             values = np.arange(self.lo, self.hi + 1, dtype=np.int64)
             counts = np.stack([np.searchsorted(row, values, side="right") for row in thr]) + self.bias
             self.table = torch.from_numpy(counts.reshape(-1)).to(dtype)
-            self.offsets = (torch.arange(channels, dtype=dtype) * span - self.lo).reshape(1, channels, 1)
+            self.offsets = (torch.arange(channels) * span).reshape(1, channels, 1)  # int64: exact at any span
         else:
             self.sorted = torch.from_numpy(thr).to(dtype)
 
     def __call__(self, acc: torch.Tensor) -> torch.Tensor:
         acc = acc.to(self.dtype)
         if self.table is not None:
-            return torch.take(self.table, (acc.clamp(self.lo, self.hi) + self.offsets).long())
+            # acc − lo is an integer in [0, span), so exact in the float; the channel offset is added as int64
+            return torch.take(self.table, (acc.clamp(self.lo, self.hi) - self.lo).long() + self.offsets)
         n, c, t = acc.shape
         per_channel = acc.permute(1, 0, 2).reshape(c, n * t).contiguous()
         counts = torch.searchsorted(self.sorted, per_channel, right=True).reshape(c, n, t).permute(1, 0, 2)
