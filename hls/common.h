@@ -14,6 +14,13 @@
 #include <ap_int.h>
 #include <hls_stream.h>
 
+// RUBICON_EXACT_TYPES selects what Vitis HLS compiles (__SYNTHESIS__): constant tables and counters at
+// their exact ap_int widths. Defined alone, it lets g++ compile and run that branch (the ap_types
+// headers of the C simulations cannot be compiled with __SYNTHESIS__ itself).
+#if defined(__SYNTHESIS__) && !defined(RUBICON_EXACT_TYPES)
+#define RUBICON_EXACT_TYPES
+#endif
+
 namespace rubicon {
 
 // N elements of type T travelling together in one stream beat (FINN's folded word).
@@ -80,7 +87,7 @@ inline long long packed_lane(long long product, unsigned lane) {
 
 // A counter over [0, N]: as wide as its range in synthesis (no 32/64-bit counters the estimates
 // do not count), a native integer in the C simulations (speed).
-#ifdef __SYNTHESIS__
+#ifdef RUBICON_EXACT_TYPES
 template <unsigned long N>
 using counter_t = ap_uint<(clog2(N + 1) > 0 ? clog2(N + 1) : 1)>;
 #else

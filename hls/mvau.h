@@ -107,7 +107,11 @@ struct MVAU {
             }
         }
         if (writing) out.write(y);
-        tile = (tile == NF * SF - 1) ? 0 : tile + 1;
+        if (tile == NF * SF - 1) {
+            tile = 0;
+        } else {
+            tile++;
+        }
         if (advance<SF, NF, T>(sf, nf, frame)) chunks_done++;
         return FIRED;
     }

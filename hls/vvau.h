@@ -45,7 +45,11 @@ struct VVAU {
             y.v[p] = ACT_BIAS + threshold<THR_STYLE, LEVELS>(sum, P::thresholds[p][nf]);
         }
         if (writing) out.write(y);
-        tile = (tile == NF * KF - 1) ? 0 : tile + 1;
+        if (tile == NF * KF - 1) {
+            tile = 0;
+        } else {
+            tile++;
+        }
         if (advance<KF, NF, T>(kf, nf, frame)) chunks_done++;
         return FIRED;
     }

@@ -76,11 +76,16 @@ def test_mvau_folding_trends():
 def test_mvau_dsp_rule_and_accumulator_bound():
     eight = MV | dict(weight_bits=8, in_bits=8, acc_bits=None)
     c = E.mvau(**eight, pe=4, simd=2)
-    assert c.dsp == 8                                        # W + A = 16: one DSP per multiplier
+    # W + A = 16 goes to DSPs; two 8×8 products 16 bits apart fill the 25-bit A port (8 + 16 = 24):
+    # 2 SIMD × ⌈4 PE / 2 lanes⌉ = 4 DSP48E1
+    assert c.dsp == 4
     assert E.mvau(**eight, pe=4, simd=2, res_type="lut").dsp == 0
     assert E.mvau(**eight, pe=4, simd=2, res_type="lut").lut > c.lut
     assert E.mvau(**MV, pe=4, simd=2).dsp == 0               # 4 × 4 stays in LUTs
-    assert E.mvau(**MV, pe=4, simd=2, res_type="dsp").dsp == 8
+    # 4 × 4: three lanes 8 bits apart (4 + 2·8 = 20 ≤ 25; four would need 28): 2 × ⌈4/3⌉ = 4
+    assert E.mvau(**MV, pe=4, simd=2, res_type="dsp").dsp == 4
+    assert E.mvau(**MV, pe=6, simd=2, res_type="dsp").dsp == 4
+    assert E.mvau(**MV, pe=6, simd=2, res_type="dsp", dsp_port_bits=27).dsp == 4  # still 3 lanes (28 > 27)
     # FINN's bound: log2(96) + 4 + 4 − 1 = 13.58 → ⌈13.58 + ε + 1⌉ = 15; the node's own type wins if smaller
     assert E.acc_bound(96, 4, 4, in_signed=False) == 15
     assert E.acc_bound(96, 4, 4, in_signed=True) == 14
@@ -210,7 +215,8 @@ def test_estimate_graph_reads_the_nodes():
     assert costs["mvau"] == E.mvau(mw=24, mh=16, pe=2, simd=8, frames=50, weight_bits=4, in_bits=4, out_bits=10,
                                    acc_bits=10, no_activation=True)
     assert costs["mvau"].cycles == 50 * 8 * 3
-    assert costs["th"] == E.thresholding(channels=16, frames=50, in_bits=10, out_bits=2, pe=4, levels=3)
+    # all-zero thresholds are stored in the narrowest signed type, 2 bits
+    assert costs["th"] == E.thresholding(channels=16, frames=50, in_bits=10, out_bits=2, pe=4, levels=3, thr_bits=2)
     tot = E.total(costs)
     assert tot.cycles == max(c.cycles for c in costs.values())
     assert tot.lut == sum(c.lut for c in costs.values())
@@ -236,3 +242,30 @@ def test_estimate_graph_names_a_bad_node():
             a.i = 5
     with pytest.raises(FlowError, match=r"mvau \(MVAU\): PE 5 does not divide MH 16"):
         E.estimate_graph(m)
+
+
+def test_threshold_styles_hand_computed():
+    # 15 levels of 10-bit thresholds on a 12-bit value, PE 2, 8 channel groups
+    par = E.threshold_unit(pe=2, folds=8, levels=15, value_bits=12, thr_bits=10, style="parallel")
+    assert par.logic_lut == 2 * 15 * 12                       # a comparator per level and lane
+    assert par.mem_lut == E.lutram_luts(2 * 15 * 10, 8) == 300  # 300 bits wide, 8 deep: one LUT6 per bit
+    srch = E.threshold_unit(pe=2, folds=8, levels=15, value_bits=12, thr_bits=10, style="search")
+    assert E.search_stages(15) == 4 and E.search_stages(16) == 5 and E.search_stages(1) == 1
+    assert srch.logic_lut == 2 * 4 * (12 + 4)                 # one comparator and count bits per stage
+    # stage s holds 8·2^s thresholds of 2 lanes × 10 bits: depths 8, 16, 32, 64, all LUTRAM
+    assert srch.mem_lut == sum(E.lutram_luts(20, 8 << s) for s in range(4)) == 20 * (1 + 1 + 1 + 1)
+    assert srch.bram18 == 0
+    deep = E.threshold_unit(pe=1, folds=96, levels=15, value_bits=12, thr_bits=10, style="search")
+    assert deep.bram18 == 3 and deep.mem_lut == E.lutram_luts(10, 96)  # 192, 384, 768 deep → BRAM
+    with pytest.raises(ValueError, match="threshold style"):
+        E.threshold_unit(pe=1, folds=1, levels=3, value_bits=4, thr_bits=4, style="linear")
+
+
+def test_sliding_window_taps_per_beat():
+    p = dict(channels=96, kernel=25, ofm_dim=1400, bits=4, simd=4)
+    one, five = E.sliding_window(**p), E.sliding_window(**p, taps=5)
+    assert one.cycles == 25 * 24 + 1400 * 25 * 24
+    assert five.cycles == 25 * 24 + 1400 * 5 * 24             # K/taps beats per channel group
+    assert five.lut > one.lut
+    with pytest.raises(ValueError, match="TapsPerBeat 4 does not divide"):
+        E.sliding_window(**p, taps=4)

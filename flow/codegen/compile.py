@@ -27,12 +27,13 @@ def ap_types_dir() -> Path:
     return path
 
 
-def compile_program(source: Path, output: Path, include_dirs: list[Path] = ()) -> Path:
-    """g++ one translation unit; skipped when the source, headers and flags are unchanged."""
+def compile_program(source: Path, output: Path, include_dirs: list[Path] = (), defines: tuple[str, ...] = ()) -> Path:
+    """g++ one translation unit; skipped when the source, headers and flags are unchanged.
+    `defines` (e.g. `RUBICON_EXACT_TYPES`, hls/common.h) select branches of the sources."""
     if shutil.which("g++") is None:
         raise FlowError("g++ is not installed; C-simulation needs it (apt-get install g++)")
     includes = [source.parent, source.parent / "kernels", *include_dirs]
-    cmd = ["g++", *CXXFLAGS, *[f"-I{d}" for d in includes], "-isystem", str(ap_types_dir()), str(source), "-o", str(output)]
+    cmd = ["g++", *CXXFLAGS, *[f"-D{d}" for d in defines], *[f"-I{d}" for d in includes], "-isystem", str(ap_types_dir()), str(source), "-o", str(output)]
     headers = [h for d in includes for h in sorted(Path(d).rglob("*.h")) + sorted(Path(d).glob("*.cpp"))]
     return run_cached(cmd, headers, output, output.with_suffix(".hash"), f"g++ on {source}")
 

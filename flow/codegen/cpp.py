@@ -7,6 +7,7 @@ import numpy as np
 from qonnx.core.datatype import DataType
 
 from flow.errors import FlowError
+from flow.ir.ops.base import signed_bits
 
 
 def int_bits(dtype_name: str) -> tuple[int, bool]:
@@ -29,9 +30,7 @@ def ctype(dtype_name: str) -> str:
 
 def signed_type_holding(values: np.ndarray, at_least: int = 2) -> str:
     """ap_int wide enough for every value (thresholds may sit one past the accumulator range)."""
-    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    bits = max(at_least, (-lo - 1).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1)
-    return f"ap_int<{bits}>"
+    return f"ap_int<{signed_bits(values, at_least)}>"
 
 
 def identifier(name: str) -> str:

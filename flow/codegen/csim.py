@@ -61,9 +61,13 @@ def compare_beats(net: Network, vectors: Path, beats_file: Path, tag: str) -> tu
     return produced, result
 
 
-def run_csim(hls_dir: Path, net: Network, vectors: Path) -> tuple[np.ndarray, Comparison]:
-    """Compile tb_csim.cpp, run it on the vectors, compare with golden.npy; keeps csim_output.npy."""
-    exe = compile_program(hls_dir / "tb_csim.cpp", hls_dir / "csim")
+def run_csim(hls_dir: Path, net: Network, vectors: Path, synthesis_types: bool = False) -> tuple[np.ndarray, Comparison]:
+    """Compile tb_csim.cpp, run it on the vectors, compare with golden.npy; keeps csim_output.npy.
+    `synthesis_types`: compile the branch Vitis HLS compiles (exact-width ap_int tables and counters)."""
+    if synthesis_types:
+        exe = compile_program(hls_dir / "tb_csim.cpp", hls_dir / "csim_synth", defines=("RUBICON_EXACT_TYPES",))
+    else:
+        exe = compile_program(hls_dir / "tb_csim.cpp", hls_dir / "csim")
     beats_out = vectors / "csim_output_beats.npy"
     run = subprocess.run([str(exe), str(vectors / "input_beats.npy"), str(beats_out)], capture_output=True, text=True)
     if run.returncode != 0:

@@ -52,7 +52,7 @@ def _params(name: str, arrays: dict[str, tuple[str, np.ndarray]]) -> str:
     for array, (cty, values) in arrays.items():
         dims = "".join(f"[{d}]" for d in values.shape)
         type_name = f"{name}_{array}_t"
-        decls += ["#ifdef __SYNTHESIS__", f"    typedef {cty} {type_name};", "#else",
+        decls += ["#ifdef RUBICON_EXACT_TYPES", f"    typedef {cty} {type_name};", "#else",
                   f"    typedef {_native(values)} {type_name};", "#endif",
                   f"    static const {type_name} {array}{dims};"]
         defs.append(f"const {name}_P::{type_name} {name}_P::{array}{dims} = {array_literal(values)};")

@@ -53,10 +53,13 @@ from qonnx.custom_op.registry import getCustomOp
 
 import flow.ir.ops  # noqa: F401  (registers the op domain)
 from flow.errors import FlowError
+from flow.ir.ops.base import signed_bits
+from flow.ir.ops.compute import dsp_packing
 
 RESOURCES = ("lut", "ff", "bram18", "uram", "dsp")
 METRICS = ("cycles",) + RESOURCES
 DSP_MIN_PRODUCT_BITS = 16   # resType auto: a multiplier of W + A ≥ this many bits goes to a DSP
+DSP_PORT_BITS = 25          # signed A-port width of DSP48E1 (Zynq-7000); DSP48E2 and DSP58 have 27
 LUTRAM_MAX_DEPTH = 128      # memories this shallow are LUTRAM (FINN's internal_embedded rule)
 URAM_PER_BRAM18 = 16        # bits of one URAM288 in BRAM18s: URAM when 16·n_uram ≤ n_bram18
 FIFO_MAX_SRL_DEPTH = 256    # FINN max_qsrl_depth: deeper FIFOs are BRAM-based Vivado FIFOs
@@ -192,57 +195,110 @@ def _clog2(x: int) -> int:
     return max(1, math.ceil(math.log2(max(x, 2))))
 
 
+def search_stages(levels: int) -> int:
+    """Comparator stages of the binary-search threshold unit: ⌈log2(L + 1)⌉ (hls/common.h)."""
+    return max(1, math.ceil(math.log2(levels + 1))) if levels > 0 else 0
+
+
+@dataclass(frozen=True)
+class ThresholdCost:
+    logic_lut: int  # comparators (scaled by the FINN-R fit constant like the rest of the datapath)
+    mem_lut: int    # threshold memories in LUTRAM
+    ff: int
+    bram18: int
+    uram: int
+
+
+def threshold_unit(*, pe: int, folds: int, levels: int, value_bits: int, thr_bits: int, style: str = "parallel",
+                   uram: bool = False) -> ThresholdCost:
+    """PE multi-threshold lanes over `folds` channel groups, thresholds stored at their own width.
+
+    parallel (FINN-R's MVAU threshold terms): L comparators per lane and one memory word of L
+    thresholds per group, read whole every cycle. search (own model of hls/common.h
+    threshold_search, pipelined): D = ⌈log2(L+1)⌉ comparators per lane, stage s a memory of
+    folds·2^s single thresholds, and per stage a register of the value and the partial count."""
+    if levels == 0:
+        return ThresholdCost(0, 0, 0, 0, 0)
+    if style == "parallel":
+        mem = memory(pe * levels * thr_bits, folds, uram=uram)
+        return ThresholdCost(pe * levels * value_bits, mem.lut, 0, mem.bram18, mem.uram)
+    if style != "search":
+        raise ValueError(f"threshold style {style!r} is not parallel or search")
+    stages = search_stages(levels)
+    mem_lut, bram, ur = _mem_cost(*(memory(pe * thr_bits, folds << s, uram=uram) for s in range(stages)))
+    return ThresholdCost(pe * stages * (value_bits + stages), mem_lut, pe * stages * (value_bits + stages), bram, ur)
+
+
+def multipliers(*, pe: int, simd: int, weight_bits: int, in_bits: int, res_type: str,
+                dsp_port_bits: int = DSP_PORT_BITS) -> tuple[int, int]:
+    """(LUTs, DSPs) of PE·SIMD products. LUT: FINN-R's multiplier. DSP: packed lanes of neighbouring
+    PEs (flow.ir.ops.compute.dsp_packing), SIMD·⌈PE/lanes⌉ DSPs; each lane's sign correction is a
+    carry into the adder tree (one LUT per product)."""
+    if not uses_dsp(weight_bits, in_bits, res_type):
+        return pe * simd * lut_multiplier(weight_bits, in_bits), 0
+    lanes = dsp_packing(weight_bits, in_bits, dsp_port_bits).lanes
+    return pe * simd, simd * math.ceil(pe / lanes)
+
+
 # ---------------------------------------------------------------- compute ops
 
 def mvau(*, mw: int, mh: int, frames: int, weight_bits: int, in_bits: int, out_bits: int, pe: int = 1,
          simd: int = 1, acc_bits: int | None = None, in_signed: bool = False, no_activation: bool = False,
-         levels: int | None = None, res_type: str = "auto", uram: bool = False) -> NodeCost:
-    """Matrix-vector unit: T·(MH/PE)·(MW/SIMD) cycles (FINN); FINN-R LUT/BRAM/DSP (see module)."""
+         levels: int | None = None, res_type: str = "auto", uram: bool = False, threshold_style: str = "parallel",
+         thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS) -> NodeCost:
+    """Matrix-vector unit: T·(MH/PE)·(MW/SIMD) cycles (FINN); FINN-R LUT/BRAM, packed DSPs,
+    thresholds by style (see module)."""
     _check_fold("MH", mh, pe, "PE")
     _check_fold("MW", mw, simd, "SIMD")
     W, A = weight_bits, in_bits
     acc = min(acc_bits, acc_bound(mw, W, A, in_signed)) if acc_bits else acc_bound(mw, W, A, in_signed)
     nf, sf = mh // pe, mw // simd
-    dsp = uses_dsp(W, A, res_type)
     L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
+    thr = threshold_unit(pe=pe, folds=nf, levels=L, value_bits=acc, thr_bits=thr_bits or acc, style=threshold_style,
+                         uram=uram)
     weights = memory(pe * simd * W, nf * sf, uram=uram)
-    thresholds = memory(pe * L * acc, nf, uram=uram)
     in_buf = memory(simd * A, sf, uram=uram) if nf > 1 else Memory("none")
-    mem_lut, bram, ur = _mem_cost(weights, thresholds, in_buf)
-    per_pe = (0 if dsp else simd * lut_multiplier(W, A)) + (W + A) * (2 * simd - 1) + acc + L * acc
-    lut = int(MVAU_C0 + MVAU_C1 * pe * per_pe) + mem_lut
-    ff = 100 + simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits)
-    return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=bram, uram=ur,
-                    dsp=pe * simd * math.ceil((W + A) / 48) if dsp else 0)
+    mem_lut, bram, ur = _mem_cost(weights, in_buf)
+    mult_lut, dsp = multipliers(pe=pe, simd=simd, weight_bits=W, in_bits=A, res_type=res_type, dsp_port_bits=dsp_port_bits)
+    per_pe = (W + A) * (2 * simd - 1) + acc
+    lut = int(MVAU_C0 + MVAU_C1 * (mult_lut + pe * per_pe + thr.logic_lut)) + mem_lut + thr.mem_lut
+    ff = 100 + simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
+    return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=bram + thr.bram18, uram=ur + thr.uram, dsp=dsp)
 
 
 def vvau(*, channels: int, kernel: int, frames: int, weight_bits: int, in_bits: int, out_bits: int, pe: int = 1,
          simd: int = 1, acc_bits: int | None = None, in_signed: bool = False, no_activation: bool = False,
-         levels: int | None = None, res_type: str = "auto", uram: bool = False) -> NodeCost:
-    """Depthwise vector-vector unit: T·(C/PE)·(K/SIMD) cycles (FINN); FINN-R LUTs with SIMD lanes."""
+         levels: int | None = None, res_type: str = "auto", uram: bool = False, threshold_style: str = "parallel",
+         thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS) -> NodeCost:
+    """Depthwise vector-vector unit: T·(C/PE)·(K/SIMD) cycles (FINN); FINN-R LUTs with SIMD taps
+    per lane; thresholds by style. Every lane has its own input, so DSP products are not packed."""
     _check_fold("Channels", channels, pe, "PE")
     _check_fold("Kernel", kernel, simd, "SIMD")
     W, A = weight_bits, in_bits
     acc = min(acc_bits, acc_bound(kernel, W, A, in_signed)) if acc_bits else acc_bound(kernel, W, A, in_signed)
     nf, sf = channels // pe, kernel // simd
-    dsp = uses_dsp(W, A, res_type)
     L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
-    mem_lut, bram, ur = _mem_cost(memory(pe * simd * W, nf * sf, uram=uram), memory(pe * L * acc, nf, uram=uram))
-    per_pe = (0 if dsp else simd * lut_multiplier(W, A)) + (W + A) * (2 * simd - 1) + acc + L * acc
-    lut = int(MVAU_C0 + MVAU_C1 * pe * per_pe) + mem_lut
-    ff = 100 + pe * simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits)
-    return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=bram, uram=ur,
-                    dsp=pe * simd * math.ceil((W + A) / 48) if dsp else 0)
+    thr = threshold_unit(pe=pe, folds=nf, levels=L, value_bits=acc, thr_bits=thr_bits or acc, style=threshold_style,
+                         uram=uram)
+    dsp = uses_dsp(W, A, res_type)
+    mem = memory(pe * simd * W, nf * sf, uram=uram)
+    per_pe = (0 if dsp else simd * lut_multiplier(W, A)) + (W + A) * (2 * simd - 1) + acc
+    lut = int(MVAU_C0 + MVAU_C1 * (pe * per_pe + thr.logic_lut)) + mem.lut + thr.mem_lut
+    ff = 100 + pe * simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
+    return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=mem.bram18 + thr.bram18, uram=mem.uram + thr.uram,
+                    dsp=pe * simd if dsp else 0)
 
 
 def thresholding(*, channels: int, frames: int, in_bits: int, out_bits: int, pe: int = 1,
-                 levels: int | None = None, uram: bool = False) -> NodeCost:
-    """Stand-alone multi-threshold: T·C/PE cycles (FINN); FINN-R threshold terms (see module)."""
+                 levels: int | None = None, uram: bool = False, threshold_style: str = "parallel",
+                 thr_bits: int | None = None) -> NodeCost:
+    """Stand-alone multi-threshold: T·C/PE cycles (FINN); thresholds by style (see module)."""
     _check_fold("NumChannels", channels, pe, "PE")
     L = levels if levels is not None else _levels(out_bits)
-    mem = memory(pe * L * in_bits, channels // pe, uram=uram)
-    return NodeCost(cycles=frames * channels // pe, lut=pe * L * in_bits + mem.lut,
-                    ff=32 + pe * (in_bits + out_bits), bram18=mem.bram18, uram=mem.uram)
+    thr = threshold_unit(pe=pe, folds=channels // pe, levels=L, value_bits=in_bits, thr_bits=thr_bits or in_bits,
+                         style=threshold_style, uram=uram)
+    return NodeCost(cycles=frames * channels // pe, lut=thr.logic_lut + thr.mem_lut, ff=32 + pe * (in_bits + out_bits) + thr.ff,
+                    bram18=thr.bram18, uram=thr.uram)
 
 
 # ---------------------------------------------------------------- stream ops
@@ -255,15 +311,25 @@ def fmpadding(*, channels: int, img_dim: int, pad: tuple[int, int], bits: int, s
 
 
 def sliding_window(*, channels: int, kernel: int, ofm_dim: int, bits: int, simd: int = 1, stride: int = 1,
-                   dilation: int = 1, uram: bool = False) -> NodeCost:
-    """Sliding window: span·C/SIMD + OFMDim·max(K,S)·C/SIMD cycles (our kernel, see module);
-    buffer of (span + S) frames; FINN's 300-LUT constant plus the buffer."""
+                   dilation: int = 1, uram: bool = False, taps: int = 1) -> NodeCost:
+    """Sliding window: span·C/SIMD + OFMDim·max(K/taps, S)·C/SIMD cycles (our kernel, see module);
+    buffer of (span + S) frames; FINN's 300-LUT constant plus the buffer. With several taps per
+    beat (depthwise, own model) the buffer is one bank per frame, each tap read through a
+    (span + S):1 multiplexer of 4:1 LUT6 stages."""
     _check_fold("IFMChannels", channels, simd, "SIMD")
+    _check_fold("ConvKernelDim", kernel, taps, "TapsPerBeat")
     span = (kernel - 1) * dilation + 1
     cf = channels // simd
-    buf = memory(simd * bits, (span + stride) * cf, uram=uram)
-    return NodeCost(cycles=span * cf + ofm_dim * max(kernel, stride) * cf, lut=SWG_LUT + buf.lut,
-                    ff=64 + 2 * simd * bits, bram18=buf.bram18, uram=buf.uram)
+    frames = span + stride
+    if taps == 1:
+        buf = memory(simd * bits, frames * cf, uram=uram)
+        mux = 0
+    else:
+        bank = memory(simd * bits, cf)
+        buf = Memory(bank.kind, lut=frames * bank.lut, bram18=frames * bank.bram18, uram=frames * bank.uram)
+        mux = taps * simd * bits * math.ceil((frames - 1) / 3)
+    return NodeCost(cycles=span * cf + ofm_dim * max(kernel // taps, stride) * cf, lut=SWG_LUT + buf.lut + mux,
+                    ff=64 + (1 + taps) * simd * bits, bram18=buf.bram18, uram=buf.uram)
 
 
 def add_streams(*, channels: int, frames: int, out_bits: int, pe: int = 1) -> NodeCost:
@@ -360,12 +426,25 @@ def _signed(name: str) -> bool:
     return DataType[name].signed()
 
 
-def _levels_of(model, node, index: int) -> int | None:
+def _thresholds_of(model, node, index: int) -> np.ndarray | None:
     if len(node.input) > index and node.input[index]:
         th = model.get_initializer(node.input[index])
         if th is not None:
-            return int(np.asarray(th).shape[-1])
+            return np.asarray(th)
     return None
+
+
+def _levels_of(model, node, index: int) -> int | None:
+    th = _thresholds_of(model, node, index)
+    return None if th is None else int(th.shape[-1])
+
+
+def _threshold_params(model, node, index: int) -> dict:
+    """Levels, stored width and style of a node's thresholds."""
+    th = _thresholds_of(model, node, index)
+    return dict(levels=None if th is None else int(th.shape[-1]),
+                thr_bits=None if th is None else signed_bits(th.astype(np.int64)),
+                threshold_style=getCustomOp(node).get_nodeattr("thresholdStyle"))
 
 
 def node_params(model, node, uram: bool = False) -> tuple[str, dict]:
@@ -384,19 +463,20 @@ def node_params(model, node, uram: bool = False) -> tuple[str, dict]:
         acc = a("accDataType")
         p = dict(frames=t, weight_bits=_bits(a("weightDataType")), in_bits=_bits(idt), out_bits=_bits(odt),
                  pe=a("PE"), simd=a("SIMD"), acc_bits=_bits(acc) if acc else None, in_signed=_signed(idt),
-                 no_activation=no_act, levels=None if no_act else _levels_of(model, node, 2), uram=uram)
+                 no_activation=no_act, uram=uram,
+                 **(dict(levels=None) if no_act else _threshold_params(model, node, 2)))
         if op == "MVAU":
-            return op, dict(mw=a("MW"), mh=a("MH"), **p)
-        return op, dict(channels=a("Channels"), kernel=a("Kernel"), **p)
+            return op, dict(mw=a("MW"), mh=a("MH"), res_type=a("resType"), dsp_port_bits=a("dspPortBits"), **p)
+        return op, dict(channels=a("Channels"), kernel=a("Kernel"), res_type="lut", **p)
     if op == "Thresholding":
         return op, dict(channels=a("NumChannels"), frames=t, in_bits=_bits(idt), out_bits=_bits(odt), pe=a("PE"),
-                        levels=_levels_of(model, node, 1), uram=uram)
+                        uram=uram, **_threshold_params(model, node, 1))
     if op == "FMPadding1D":
         return op, dict(channels=a("NumChannels"), img_dim=a("ImgDim"), pad=tuple(a("Pad")), bits=_bits(idt),
                         simd=a("SIMD"))
     if op == "ConvolutionInputGenerator1D":
         return op, dict(channels=a("IFMChannels"), kernel=a("ConvKernelDim"), ofm_dim=a("OFMDim"), bits=_bits(idt),
-                        simd=a("SIMD"), stride=a("Stride"), dilation=a("Dilation"), uram=uram)
+                        simd=a("SIMD"), stride=a("Stride"), dilation=a("Dilation"), uram=uram, taps=a("TapsPerBeat"))
     if op == "AddStreams":
         return op, dict(channels=a("NumChannels"), frames=t, out_bits=_bits(odt), pe=a("PE"))
     if op == "DuplicateStreams":

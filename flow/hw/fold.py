@@ -32,8 +32,18 @@ from flow.hw import estimate as E
 from flow.ir.ops.base import DOMAIN
 
 RES = E.RESOURCES
-FOLD_ATTR = {"pe": "PE", "simd": "SIMD"}
+# config key (an estimator parameter) → node attribute: the parallelism, then the implementation styles
+FOLD_ATTR = {"pe": "PE", "simd": "SIMD", "taps": "TapsPerBeat", "res_type": "resType",
+             "threshold_style": "thresholdStyle"}
+STYLE_KEYS = ("res_type", "threshold_style")
 PLUMBING = ("StreamingFIFO", "StreamingDataWidthConverter")
+MULTIPLIER_STYLES = ("lut", "dsp")
+THRESHOLD_STYLES = ("parallel", "search")
+DSP_PORT_BITS = {"zynq-7000": 25}  # DSP48E1's A port; DSP48E2 (UltraScale+) and DSP58 (Versal) take 27
+
+
+def dsp_port_bits(target) -> int:
+    return DSP_PORT_BITS.get(getattr(target, "family", ""), 27)
 
 
 def divisors(n: int) -> list[int]:
@@ -107,36 +117,53 @@ class Unit:
         for name, _, _ in self.members:
             fold = self.configs[i].get(name, {})
             if fold:
-                parts.append(f"{name} " + " ".join(f"{FOLD_ATTR[k]}={v}" for k, v in sorted(fold.items())))
+                parts.append(f"{name} " + " ".join(f"{FOLD_ATTR[k]}={fold[k]}" for k in FOLD_ATTR if k in fold))
         return ", ".join(parts)
 
     def parallelism(self, i: int) -> int:
-        return sum(math.prod(f.values()) for f in self.configs[i].values())
+        return sum(math.prod(v for k, v in f.items() if k not in STYLE_KEYS) for f in self.configs[i].values())
+
+
+def _styles(op: str, params: dict) -> list[dict]:
+    """The implementation styles a compute node may take: multipliers (MVAU) × thresholds."""
+    thr = [{}] if params.get("no_activation") else [{"threshold_style": t} for t in THRESHOLD_STYLES]
+    if op != "MVAU":
+        return thr
+    return [{"res_type": r} | t for r in MULTIPLIER_STYLES for t in thr]
+
+
+def _mvau_folds(params: dict, simds) -> list[dict]:
+    return [{"simd": s, "pe": p} | st for s in simds for p in divisors(params["mh"]) for st in _styles("MVAU", params)]
 
 
 def window_unit(swg: tuple[str, dict], compute: tuple[str, str, dict], pad: tuple[str, dict] | None = None) -> Unit:
-    """FMPadding → sliding window → MVAU (dense: shared SIMD, free PE) or VVAU (shared PE)."""
+    """FMPadding → sliding window → MVAU (dense: shared SIMD, free PE) or VVAU (its PE the window's
+    SIMD, its SIMD the window's taps per beat)."""
     (sname, sp), (cname, cop, cp) = swg, compute
     members = ([(pad[0], "FMPadding1D", pad[1])] if pad else []) + [(sname, "ConvolutionInputGenerator1D", sp),
                                                                      (cname, cop, cp)]
     configs = []
     for s in divisors(sp["channels"]):
-        head = ({pad[0]: {"simd": s}} if pad else {}) | {sname: {"simd": s}}
+        head = ({pad[0]: {"simd": s}} if pad else {})
         if cop == "VVAU":
-            configs.append(head | {cname: {"pe": s}})
+            configs += [head | {sname: {"simd": s, "taps": t}, cname: {"pe": s, "simd": t} | st}
+                        for t in divisors(cp["kernel"]) for st in _styles(cop, cp)]
         else:
-            configs += [head | {cname: {"simd": s, "pe": p}} for p in divisors(cp["mh"])]
+            configs += [head | {sname: {"simd": s}, cname: fold} for fold in _mvau_folds(cp, [s])]
     tie = (f"{sname} SIMD = {cname} {'PE' if cop == 'VVAU' else 'SIMD'}"
-           + (f" = {pad[0]} SIMD" if pad else "") + f", dividing IFMChannels={sp['channels']}")
+           + (f" = {pad[0]} SIMD" if pad else "") + f", dividing IFMChannels={sp['channels']}"
+           + (f"; {sname} TapsPerBeat = {cname} SIMD" if cop == "VVAU" else ""))
     return Unit(members, configs, tie)
 
 
 def single_unit(name: str, op: str, params: dict) -> Unit:
     """A node folded on its own."""
     if op == "MVAU":
-        configs = [{name: {"simd": s, "pe": p}} for s in divisors(params["mw"]) for p in divisors(params["mh"])]
+        configs = [{name: fold} for fold in _mvau_folds(params, divisors(params["mw"]))]
     elif op == "VVAU":
-        configs = [{name: {"pe": p}} for p in divisors(params["channels"])]
+        configs = [{name: {"pe": p} | st} for p in divisors(params["channels"]) for st in _styles(op, params)]
+    elif op == "Thresholding":
+        configs = [{name: {"pe": p} | st} for p in divisors(params["channels"]) for st in _styles(op, params)]
     elif op in ("FMPadding1D", "ConvolutionInputGenerator1D"):
         configs = [{name: {"simd": s}} for s in divisors(params["channels"])]
     elif op == "LabelSelect":
@@ -238,7 +265,16 @@ def apply_configs(model: ModelWrapper, units: list[Unit], choice: list[int]) -> 
         for name, fold in unit.configs[i].items():
             inst = getCustomOp(nodes[name])
             for k, v in fold.items():
-                inst.set_nodeattr(FOLD_ATTR[k], int(v))
+                inst.set_nodeattr(FOLD_ATTR[k], v if k in STYLE_KEYS else int(v))
+    return out
+
+
+def with_dsp_ports(model: ModelWrapper, target) -> ModelWrapper:
+    """A copy whose MVAUs know the A-port width of the target's DSPs (it decides their packing)."""
+    out = _copy(model)
+    for node in out.graph.node:
+        if node.op_type == "MVAU":
+            getCustomOp(node).set_nodeattr("dspPortBits", dsp_port_bits(target))
     return out
 
 
@@ -308,6 +344,7 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
         raise FlowError(f"the cycle target must be positive (got {cycles_target})")
     budget = budget_of(target, headroom)
     uram = target.resources.get("uram", 0) > 0
+    model = with_dsp_ports(model, target)
     units = [u.evaluate(calibration) for u in graph_units(model, uram=uram)]
     tables = [_choice_table(u, budget) for u in units]
     fastest = [float(u.cycles.min()) for u in units]

@@ -78,6 +78,13 @@ def multithreshold(values: np.ndarray, thresholds: np.ndarray, out_bias: int) ->
     return out + out_bias
 
 
+def signed_bits(values: np.ndarray, at_least: int = 2) -> int:
+    """Bits of the narrowest two's-complement type holding every value (thresholds are stored at
+    this width; they may sit one past the accumulator range)."""
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    return max(at_least, (-lo - 1).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1)
+
+
 def check_range(node_name: str, values: np.ndarray, dtype_name: str) -> None:
     dt = DataType[dtype_name]
     if values.size and (values.min() < dt.min() or values.max() > dt.max()):
