@@ -29,6 +29,11 @@ def main(argv=None) -> int:
     except FlowError as exc:
         print(f"rubicon {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file the system refused (missing, not a folder, no space): one line naming it
+        if exc.filename is None:
+            raise
+        print(f"rubicon {args.command}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from flow.cli.common import staged_output
+from flow.cli.common import check_output, staged_output
 from flow.data.chunks import labelled_chunks, unlabelled_chunks, write_chunk_dataset
 from flow.data.readers import expand_inputs, iter_reads
 from flow.data.read import ReadFailure
@@ -27,16 +27,16 @@ def add_arguments(p):
 
 
 def run(args):
-    chunks, refs, failures = [], [], 0
+    check_output(args.out)
+    teacher = load_model(args.teacher)[0] if args.teacher else None  # a bad teacher fails before the reads are cut
+    chunks, refs = [], []
     for path in expand_inputs(args.inputs):
         for read in tqdm(iter_reads(path), desc=f"chunk {path.name}", unit="read"):
-            if isinstance(read, ReadFailure):
-                print(f"warning: skipped {read}")
-                failures += 1
-                continue
+            if isinstance(read, ReadFailure):  # a dataset silently short of reads is not written
+                raise FlowError(f"{read}; no dataset written (repair the file or leave it out)")
             if read.reference is not None:
                 c, r = labelled_chunks(read, args.chunk_len)
-            elif args.teacher:
+            elif teacher is not None:
                 c, r = unlabelled_chunks(read, args.chunk_len), None
             else:
                 raise FlowError(f"{path}: read {read.read_id} has no reference; pass --teacher to label it")
@@ -47,9 +47,11 @@ def run(args):
         if args.max_chunks and len(chunks) >= args.max_chunks:
             chunks, refs = chunks[: args.max_chunks], refs[: args.max_chunks]
             break
+    if not chunks:
+        raise FlowError(f"{', '.join(map(str, args.inputs))}: no chunk of {args.chunk_len} samples with labelled bases; "
+                        "the reads are too short (try a smaller --chunk-len)")
     logits = None
-    if args.teacher:
-        teacher, _ = load_model(args.teacher)
+    if teacher is not None:
         logits, pseudo = teacher_targets(teacher, chunks)
         # A pseudo-labelled chunk with under a quarter of the usual ~1 base per 10 samples
         # is open pore, adapter or a stall, not strand: it would teach blanks, so drop it.
@@ -60,4 +62,3 @@ def run(args):
     with staged_output(args.out) as out:
         write_chunk_dataset(out, chunks, refs, logits)
     print(f"{len(chunks)} chunks of {args.chunk_len} samples → {args.out}")
-    return 1 if failures else 0

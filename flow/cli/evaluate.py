@@ -25,6 +25,8 @@ def add_arguments(p):
 def load_references(path: Path) -> dict[str, str]:
     if path.suffix.lower() in SIGNAL_SUFFIXES:
         reads, failures = load_reads([path])
+        if failures:  # a read whose reference is lost would be scored against the whole genome instead
+            raise FlowError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
         refs = {r.read_id: r.reference for r in reads if r.reference}
         if not refs:
             raise FlowError(f"{path} carries no references; pass a FASTA")

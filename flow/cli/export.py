@@ -1,6 +1,7 @@
 """Export a trained model (.pt or shipped name) to QONNX for the dataflow flow."""
 from pathlib import Path
 
+from flow.cli.common import check_output
 from flow.export.qonnx_export import export_model
 from flow.nn.checkpoint import load_model
 
@@ -12,6 +13,7 @@ def add_arguments(p):
 
 
 def run(args):
+    check_output(args.out)
     model, _ = load_model(args.model)
     wrapped = export_model(model, args.out, args.chunk_len)
     ops = {}

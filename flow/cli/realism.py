@@ -15,7 +15,9 @@ def add_arguments(p):
 def run(args):
     table = {}
     for path in args.inputs:
-        reads, _ = load_reads([path])
+        reads, failures = load_reads([path])
+        if failures:  # statistics over the reads that happened to decode would misdescribe the file
+            raise FlowError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
         reads = [r for r in reads if r.ref_to_signal is not None]
         if not reads:
             raise FlowError(f"{path}: no reads with a signal alignment")

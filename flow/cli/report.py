@@ -7,7 +7,7 @@ so the folder stands on its own.
 """
 from pathlib import Path
 
-from flow.cli.common import staged_file
+from flow.cli.common import check_output, staged_file
 from flow.errors import FlowError
 
 
@@ -27,6 +27,7 @@ def run(args):
     out = args.out if args.out is not None else args.build_dir
     if out.exists() and not out.is_dir():
         raise FlowError(f"{out} exists and is not a directory; choose another --out")
+    check_output(out)
     md = render_report(report, out, build_dir=args.build_dir)
     copy = out / "report.json"
     if not copy.exists() or not copy.samefile(source):

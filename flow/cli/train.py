@@ -6,6 +6,8 @@ Distillation (`--kd-alpha`, datasets made by `rubicon chunkify --teacher`): loss
 from dataclasses import fields
 from pathlib import Path
 
+from flow.cli.common import check_output
+from flow.data.chunks import load_chunk_dataset
 from flow.nn.checkpoint import load_model
 from flow.nn.config import load_model_spec
 from flow.train.trainer import TrainConfig, train
@@ -26,5 +28,8 @@ def run(args):
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     spec = load_model_spec(args.model)
     init = matching_weights(spec, load_model(args.init)[0]) if args.init else None
+    for dataset in args.datasets:  # every input is read before the training folder is made
+        load_chunk_dataset(dataset)
+    check_output(args.out)
     final = train(spec, args.datasets, args.out, cfg, init_weights=init)
     print(f"model → {final}")

@@ -9,6 +9,16 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)
 
 
+def _text_lines(path: Path, what: str):
+    """The lines of a text file, streamed; a binary or damaged file is one FlowError naming it."""
+    try:
+        with _open_text(path) as handle:
+            yield from handle
+    except (UnicodeDecodeError, EOFError, OSError) as exc:  # gzip.BadGzipFile is an OSError
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc) or type(exc).__name__
+        raise FlowError(f"{path}: not a readable {what} file ({reason})") from None
+
+
 def read_fasta(path) -> dict[str, str]:
     """All records of a FASTA file as {name: sequence} (name = first word of the header)."""
     path = Path(path)
@@ -16,18 +26,17 @@ def read_fasta(path) -> dict[str, str]:
         raise FlowError(f"reference {path} does not exist")
     records: dict[str, list[str]] = {}
     name = None
-    with _open_text(path) as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                name = line[1:].split()[0]
-                records[name] = []
-            elif name is None:
-                raise FlowError(f"{path} is not FASTA: sequence before the first '>' header")
-            else:
-                records[name].append(line.upper())
+    for line in _text_lines(path, "FASTA"):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            records[name] = []
+        elif name is None:
+            raise FlowError(f"{path} is not FASTA: sequence before the first '>' header")
+        else:
+            records[name].append(line.upper())
     if not records:
         raise FlowError(f"{path} holds no FASTA records")
     return {k: "".join(v) for k, v in records.items()}
@@ -47,8 +56,7 @@ def read_fastq(path) -> dict[str, tuple[str, str]]:
     if not path.exists():
         raise FlowError(f"calls file {path} does not exist")
     out = {}
-    with open(path) as handle:
-        lines = [line.rstrip("\n") for line in handle]
+    lines = [line.rstrip("\n") for line in _text_lines(path, "FASTQ")]
     if len(lines) % 4:
         raise FlowError(f"{path} is not FASTQ: {len(lines)} lines is not a multiple of 4")
     for i in range(0, len(lines), 4):

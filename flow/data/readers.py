@@ -4,6 +4,11 @@ Every reader yields `Read` objects, or `ReadFailure` for a read it cannot decode
 bad read never stops the others. A file that cannot be opened at all yields one
 `ReadFailure` with `read_id=None`.
 """
+import ctypes
+import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,12 +75,33 @@ def load_reads(paths) -> tuple[list[Read], list[ReadFailure]]:
     return reads, failures
 
 
+def _adc(values) -> np.ndarray:
+    """Raw ADC samples as int16. A float dataset is taken only when every value is a finite integer
+    in range: NaN or infinity cast to int16 would become arbitrary numbers, not an error."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        if values.size and (values.min() < -32768 or values.max() > 32767):
+            raise ValueError("signal values outside the int16 ADC range")
+    elif values.dtype.kind == "f":
+        if not np.isfinite(values).all():
+            raise ValueError("signal holds NaN or infinite values")
+        if values.size and (values.min() < -32768 or values.max() > 32767 or (values != np.round(values)).any()):
+            raise ValueError("signal is not integer ADC values")
+    else:
+        raise ValueError(f"signal of type {values.dtype} is not ADC values")
+    return values.astype(np.int16)
+
+
 def _checked(read: Read, path: Path) -> Read | ReadFailure:
     """Reject reads whose signal or calibration cannot be right."""
     if read.signal.size == 0:
         return ReadFailure(str(path), read.read_id, "empty signal")
-    if not (read.digitisation > 0 and read.range > 0 and np.isfinite(read.offset)):
-        return ReadFailure(str(path), read.read_id, "invalid calibration (digitisation/range/offset)")
+    if np.ptp(read.signal) == 0:  # one sample, or a stuck channel: nothing to normalise or call
+        return ReadFailure(str(path), read.read_id, f"flat signal: {read.signal.size} sample(s), all equal")
+    calibration = (read.digitisation, read.range, read.offset)
+    if not (np.isfinite(calibration).all() and read.digitisation > 0 and read.range > 0):
+        return ReadFailure(str(path), read.read_id, "invalid calibration (digitisation/range/offset must be finite, "
+                                                    "digitisation and range positive)")
     if read.ref_to_signal is not None:
         r2s = read.ref_to_signal
         if len(r2s) != len(read.reference) + 1 or np.any(np.diff(r2s) < 0) or r2s[-1] > read.signal.size or r2s[0] < 0:
@@ -116,7 +142,7 @@ def _fast5(path: Path) -> Iterator[Read | ReadFailure]:
                     raw = group["Raw"]
                     channel = group["channel_id"].attrs
                 read_id = _attr_str(raw.attrs["read_id"])
-                signal = np.asarray(raw["Signal"][:], dtype=np.int16)
+                signal = _adc(raw["Signal"][:])
                 read = Read(
                     read_id=read_id,
                     signal=signal,
@@ -145,7 +171,7 @@ def _mapped(path: Path) -> Iterator[Read | ReadFailure]:
                     raise ValueError(f"reference codes outside alphabet {alphabet}")
                 read = Read(
                     read_id=read_id,
-                    signal=np.asarray(group["Dacs"][:], dtype=np.int16),
+                    signal=_adc(group["Dacs"][:]),
                     offset=float(attrs["offset"]),
                     range=float(attrs["range"]),
                     digitisation=float(attrs["digitisation"]),
@@ -177,7 +203,7 @@ def _pod5(path: Path) -> Iterator[Read | ReadFailure]:
                 digitisation = float(record.run_info.adc_max - record.run_info.adc_min + 1)
                 read = Read(
                     read_id=read_id,
-                    signal=np.asarray(record.signal, dtype=np.int16),
+                    signal=_adc(record.signal),
                     offset=float(cal.offset),
                     range=float(cal.scale) * digitisation,
                     digitisation=digitisation,
@@ -190,6 +216,38 @@ def _pod5(path: Path) -> Iterator[Read | ReadFailure]:
             yield _checked(read, path)
 
 
+class _Collect(logging.Handler):
+    """Keeps the error messages a library logs."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _slow5lib_opens(path: Path) -> bool:
+    """Whether slow5lib can open the file. pyslow5.Open crashes the process (a segmentation fault)
+    on a malformed header instead of raising, so the file is first opened with slow5lib's own
+    slow5_open, which returns NULL; its console logging is switched off, as failures are reported
+    here. A pyslow5 build without those symbols is probed in a child process instead."""
+    import pyslow5
+
+    try:
+        lib = ctypes.CDLL(pyslow5.__file__)  # the library already loaded: same handle, same globals
+        ctypes.c_int.in_dll(lib, "slow5_log_level").value = 0  # SLOW5_LOG_OFF
+        lib.slow5_open.restype, lib.slow5_open.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+        lib.slow5_close.argtypes = [ctypes.c_void_p]
+    except (OSError, AttributeError, ValueError):
+        probe = "import sys, pyslow5; pyslow5.Open(sys.argv[1], 'r')"
+        return subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True).returncode == 0
+    handle = lib.slow5_open(os.fsencode(path), b"r")
+    if handle:
+        lib.slow5_close(handle)
+    return bool(handle)
+
+
 def _slow5(path: Path) -> Iterator[Read | ReadFailure]:
     import pyslow5
 
@@ -200,19 +258,26 @@ def _slow5(path: Path) -> Iterator[Read | ReadFailure]:
         with open(path, "rb") as handle:
             handle.seek(-5, 2)
             truncated = handle.read(5) != BLOW5_EOF
+    if not _slow5lib_opens(path):
+        raise OSError("not a readable SLOW5/BLOW5 file (malformed header)")
     try:
         handle = pyslow5.Open(str(path), "r")
     except Exception as exc:
         raise OSError(f"not a readable SLOW5/BLOW5 file ({exc})") from None
+    # pyslow5 ends its iteration quietly at a record it cannot parse, logging the error: catch the
+    # log (instead of its console line), or the rest of a damaged file would be lost unnoticed.
+    logger, errors, decoded = logging.getLogger("pyslow5"), _Collect(), 0
+    saved, logger.handlers = logger.handlers, [errors]
     try:
         for record in handle.seq_reads(pA=False):
             if record is None:
                 raise OSError("record could not be decoded (truncated or corrupt)")
+            decoded += 1
             read_id = record.get("read_id")
             try:
                 read = Read(
                     read_id=str(read_id),
-                    signal=np.asarray(record["signal"], dtype=np.int16),
+                    signal=_adc(record["signal"]),
                     offset=float(record["offset"]),
                     range=float(record["range"]),
                     digitisation=float(record["digitisation"]),
@@ -224,6 +289,10 @@ def _slow5(path: Path) -> Iterator[Read | ReadFailure]:
                 continue
             yield _checked(read, path)
     finally:
+        logger.handlers = saved
         handle.close() if hasattr(handle, "close") else None
-    if truncated:  # the records before the cut were still read
+    if errors.messages:
+        yield ReadFailure(str(path), None, f"record {decoded + 1} could not be decoded, the rest of the file is unread "
+                                           f"(truncated or corrupt: {errors.messages[0]})")
+    elif truncated:  # the records before the cut were still read
         yield ReadFailure(str(path), None, "BLOW5 end-of-file marker missing: the file is truncated")

@@ -60,4 +60,5 @@ def export_model(model: Basecaller, path: Path, chunk_len: int) -> ModelWrapper:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".data").unlink(missing_ok=True)  # torch's exporter leaves an (empty) external-data file
     return wrapped

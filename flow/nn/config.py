@@ -98,6 +98,11 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
     """Validate a model dict (as loaded from YAML) into a ModelSpec."""
     if not isinstance(data, dict) or "layers" not in data or "name" not in data:
         raise FlowError(f"{source}: a model file needs `name` and `layers`")
+    if not isinstance(data["layers"], list):
+        raise FlowError(f"{source}: `layers` must be a list of layer mappings (got {data['layers']!r})")
+    for key in ("input", "head"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise FlowError(f"{source}: `{key}` must be a mapping (got {data[key]!r})")
     layers = []
     for i, raw in enumerate(data["layers"]):
         where = f"{source} layer {i}"
@@ -109,11 +114,12 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
         if raw.get("type") not in LAYER_TYPES:
             raise FlowError(f"{where}: type must be one of {LAYER_TYPES} (got {raw.get('type')!r})")
         spec = LayerSpec(**raw)
-        if not isinstance(spec.channels, int) or spec.channels < 1:
-            raise FlowError(f"{where}: channels must be a positive integer")
-        for name in ("kernel", "stride", "repeat", "dilation"):
-            if not isinstance(getattr(spec, name), int) or getattr(spec, name) < 1:
-                raise FlowError(f"{where}: {name} must be a positive integer")
+        for name in ("channels", "kernel", "stride", "repeat", "dilation"):
+            value = getattr(spec, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise FlowError(f"{where}: {name} must be a positive integer (got {value!r})")
+        if not isinstance(spec.residual, bool):
+            raise FlowError(f"{where}: residual must be true or false (got {spec.residual!r})")
         if spec.groups != "depthwise" and (not isinstance(spec.groups, int) or spec.groups < 1):
             raise FlowError(f"{where}: groups must be a positive integer or 'depthwise'")
         _check_bits(spec.weight_bits, where)
@@ -132,14 +138,19 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
     if not layers:
         raise FlowError(f"{source}: a model needs at least one layer")
     head = data.get("head", {}) or {}
+    classes = head.get("classes", 5)
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
+        raise FlowError(f"{source} head: classes must be an integer >= 2 (got {classes!r})")
+    if not isinstance(head.get("bias", False), bool):
+        raise FlowError(f"{source} head: bias must be true or false (got {head['bias']!r})")
     extra = {k: v for k, v in data.items() if k not in ("name", "description", "input", "layers", "head")}
     return ModelSpec(
         name=str(data["name"]),
         layers=layers,
         input_bits=_check_bits((data.get("input") or {}).get("act_bits", 8), f"{source} input"),
         head_weight_bits=_check_bits(head.get("weight_bits", 8), f"{source} head"),
-        head_bias=bool(head.get("bias", False)),
-        classes=int(head.get("classes", 5)),
+        head_bias=head.get("bias", False),
+        classes=classes,
         description=str(data.get("description", "")),
         source=source,
         extra=extra,
