@@ -45,6 +45,20 @@ def copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def write_multi_fast5(path: Path, reads) -> Path:
+    """Reads in the multi-read FAST5 layout (/read_<id>/Raw/Signal, /read_<id>/channel_id)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for r in reads:
+            g = f.create_group(f"read_{r.read_id}")
+            g.create_group("Raw").attrs["read_id"] = r.read_id.encode()
+            g["Raw"].create_dataset("Signal", data=r.signal)
+            g.create_group("channel_id").attrs.update(
+                {"offset": r.offset, "range": r.range, "digitisation": r.digitisation, "sampling_rate": r.sample_rate})
+    return path
+
+
 TINY_CHUNK = 312  # a multiple of the stride (3) and of the samples per 64-bit AXI beat (8)
 
 

@@ -28,6 +28,7 @@ import pytest
 import torch
 import yaml
 
+from conftest import truncated_copy, write_multi_fast5
 from flow.cli import main
 from flow.data.read import Read
 from flow.paths import data_dir
@@ -47,11 +48,6 @@ CHUNK = 96
 
 # ---------------------------------------------------------------- the corpus
 
-def _truncated(src: Path, dst: Path, fraction: float = 0.5) -> Path:
-    dst.write_bytes(src.read_bytes()[: int(src.stat().st_size * fraction)])
-    return dst
-
-
 def _corrupt_header(src: Path, dst: Path) -> Path:
     data = bytearray(src.read_bytes())
     data[:512] = np.random.default_rng(7).integers(0, 256, 512, dtype=np.uint8).tobytes()
@@ -66,20 +62,6 @@ def _slow5_text(rows) -> str:
             "#read_id\tread_group\tdigitisation\toffset\trange\tsampling_rate\tlen_raw_signal\traw_signal\n")
     return head + "".join(f"{rid}\t0\t{dig}\t{off}\t{rng}\t4000\t{len(sig)}\t{','.join(map(str, sig))}\n"
                           for rid, dig, off, rng, sig in rows)
-
-
-def _multi_fast5(path: Path) -> Path:
-    from flow.data.readers import load_reads
-
-    reads, _ = load_reads([FAST5])
-    with h5py.File(path, "w") as f:
-        for r in reads:
-            g = f.create_group(f"read_{r.read_id}")
-            g.create_group("Raw").attrs["read_id"] = r.read_id.encode()
-            g["Raw"].create_dataset("Signal", data=r.signal)
-            g.create_group("channel_id").attrs.update(
-                {"offset": r.offset, "range": r.range, "digitisation": r.digitisation, "sampling_rate": r.sample_rate})
-    return path
 
 
 def _mapped(path: Path, signal, range_=1400.0, offset=10.0) -> Path:
@@ -125,6 +107,7 @@ def _insert_sigmoid(graph) -> None:
 def corpus(tmp_path_factory):
     """Every malformed input, by name (paths as strings), plus the good inputs the cases need."""
     from flow.data.fastx import write_fasta
+    from flow.data.readers import load_reads
     from flow.export.qonnx_export import export_model
     from flow.ir.lower import lower_qonnx
     from flow.nn.checkpoint import save_model
@@ -137,7 +120,7 @@ def corpus(tmp_path_factory):
     c["slow5"] = d / "good.slow5"
     rng = np.random.default_rng(1)
     c["slow5"].write_text(_slow5_text([(f"r{i}", 8192, 10.0, 1400.0, rng.integers(300, 700, 3000)) for i in range(3)]))
-    c["multi.fast5"] = _multi_fast5(d / "multi.fast5")
+    c["multi.fast5"] = write_multi_fast5(d / "multi.fast5", load_reads([FAST5])[0])
     c["hdf5"] = d / "mapped.hdf5"
     shutil.copy(SOURCES["hdf5"], c["hdf5"])
     c["onebad.hdf5"] = d / "one_bad_read.hdf5"  # two reads, the second's alignment runs backwards
@@ -149,7 +132,7 @@ def corpus(tmp_path_factory):
     for fmt, src in {**SOURCES, "slow5": c["slow5"], "multi.fast5": c["multi.fast5"]}.items():
         stem = fmt.replace(".", "_")
         suffix = src.suffix
-        c[f"truncated.{fmt}"] = _truncated(src, d / f"truncated_{stem}{suffix}", 0.05 if fmt == "blow5" else 0.5)
+        c[f"truncated.{fmt}"] = truncated_copy(src, d / f"truncated_{stem}{suffix}", 0.05 if fmt == "blow5" else 0.5)
         c[f"corrupt.{fmt}"] = _corrupt_header(src, d / f"corrupt_{stem}{suffix}")
     # reads of zero and one sample; NaN and infinite signal or calibration
     c["empty.slow5"] = d / "empty_read.slow5"
@@ -172,7 +155,7 @@ def corpus(tmp_path_factory):
     write_fasta(c["genome.fasta"], {"g": "ACGT" * 2000})
     c["binary.fasta"] = d / "binary.fasta"
     c["binary.fasta"].write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    c["pore.model"] = _truncated(data_dir() / "pore_models/r9.4_180mv_450bps_6mer_template_median68pA.model", d / "cut.model", 0.3)
+    c["pore.model"] = truncated_copy(data_dir() / "pore_models/r9.4_180mv_450bps_6mer_template_median68pA.model", d / "cut.model", 0.3)
     # model YAML with wrong-type fields
     for name, broken in {"channels": {"layers": [GOOD["layers"][0] | {"channels": "64"}]},
                          "classes": {"head": {"classes": "five"}}, "input": {"input": 8}, "layers": {"layers": 5},
@@ -188,7 +171,7 @@ def corpus(tmp_path_factory):
     torch.save({"spec": GOOD, "state_dict": tiny.state_dict(), "meta": _Unsafe()}, c["class.pt"])
     c["pickle.pt"] = d / "runs_code.pt"
     c["pickle.pt"].write_bytes(b"cos\nsystem\n(S'touch PWNED'\ntR.")
-    c["truncated.pt"] = _truncated(c["tiny.pt"], d / "truncated.pt")
+    c["truncated.pt"] = truncated_copy(c["tiny.pt"], d / "truncated.pt")
     # a model far over a board's budget (wide dense layers), as plain weights
     big = parse_model(GOOD | {"name": "too_big", "layers": [
         {"type": "conv", "channels": 256, "kernel": 15, "stride": 2, "weight_bits": 8, "act_bits": 8},
@@ -201,7 +184,7 @@ def corpus(tmp_path_factory):
     c["unsupported.onnx"] = _onnx_with(d / "unsupported.onnx", c["tiny.onnx"], _insert_sigmoid)
     c["dangling.onnx"] = _onnx_with(d / "dangling.onnx", c["tiny.onnx"],
                                     lambda g: g.node[0].input.__setitem__(0, "no_such_tensor"))
-    c["truncated.onnx"] = _truncated(c["tiny.onnx"], d / "truncated.onnx")
+    c["truncated.onnx"] = truncated_copy(c["tiny.onnx"], d / "truncated.onnx")
     # target files: one field missing, one of a wrong type, one trying to escape into Tcl
     target = yaml.safe_load((Path(__file__).parents[1] / "targets/pynq-z2.yaml").read_text())
     for name, data in {"missing": {k: v for k, v in target.items() if k != "part"},
@@ -235,7 +218,7 @@ def corpus(tmp_path_factory):
     np.save(c["dataset"] / "reference_lengths.npy", np.full(4, 10, dtype=np.uint16))
     c["cut.dataset"] = d / "cut_dataset"
     shutil.copytree(c["dataset"], c["cut.dataset"])
-    _truncated(c["dataset"] / "chunks.npy", c["cut.dataset"] / "chunks.npy")
+    truncated_copy(c["dataset"] / "chunks.npy", c["cut.dataset"] / "chunks.npy")
     return {k: str(v) for k, v in c.items()}
 
 

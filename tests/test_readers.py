@@ -3,7 +3,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import copy, truncated_copy
+from conftest import copy, truncated_copy, write_multi_fast5
 from flow.data.read import ReadFailure
 from flow.data.readers import expand_inputs, iter_reads, load_reads
 from flow.errors import FlowError
@@ -54,14 +54,8 @@ def test_pod5(shared):
 
 def test_multi_read_fast5(shared, tmp_path):
     singles, _ = load_reads([shared / "reads/r9.4.1_fast5"])
-    path = tmp_path / "multi.fast5"
-    with h5py.File(path, "w") as f:
-        for r in singles:
-            g = f.create_group(f"read_{r.read_id}")
-            g.create_group("Raw").attrs["read_id"] = r.read_id.encode()
-            g["Raw"].create_dataset("Signal", data=r.signal)
-            g.create_group("channel_id").attrs.update(
-                {"offset": r.offset, "range": r.range, "digitisation": r.digitisation, "sampling_rate": r.sample_rate})
+    path = write_multi_fast5(tmp_path / "multi.fast5", singles)
+    with h5py.File(path, "a") as f:
         del f[f"read_{singles[1].read_id}/Raw/Signal"]  # one damaged read
     reads, failures = _ok(list(iter_reads(path)))
     assert len(reads) == 4 and len(failures) == 1

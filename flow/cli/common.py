@@ -21,6 +21,12 @@ def check_output(path: Path) -> Path:
     return path
 
 
+def refuse_failures(failures) -> None:
+    """One error line for reads that could not be read: the first, and how many more."""
+    if failures:
+        raise FlowError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
+
+
 @contextlib.contextmanager
 def staged_output(directory: Path):
     """Build an output directory beside its final place and move it in only when complete."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flow.cli.common import staged_file
+from flow.cli.common import refuse_failures, staged_file
 from flow.data.fastx import read_fasta, read_fastq
 from flow.data.readers import SIGNAL_SUFFIXES, load_reads
 from flow.errors import FlowError
@@ -25,8 +25,7 @@ def add_arguments(p):
 def load_references(path: Path) -> dict[str, str]:
     if path.suffix.lower() in SIGNAL_SUFFIXES:
         reads, failures = load_reads([path])
-        if failures:  # a read whose reference is lost would be scored against the whole genome instead
-            raise FlowError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
+        refuse_failures(failures)  # a read whose reference is lost would be scored against the whole genome instead
         refs = {r.read_id: r.reference for r in reads if r.reference}
         if not refs:
             raise FlowError(f"{path} carries no references; pass a FASTA")

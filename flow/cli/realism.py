@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flow.cli.common import refuse_failures
 from flow.data.readers import load_reads
 from flow.data.realism import per_read_speed, signal_stats
 from flow.errors import FlowError
@@ -16,8 +17,7 @@ def run(args):
     table = {}
     for path in args.inputs:
         reads, failures = load_reads([path])
-        if failures:  # statistics over the reads that happened to decode would misdescribe the file
-            raise FlowError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
+        refuse_failures(failures)  # statistics over the reads that happened to decode would misdescribe the file
         reads = [r for r in reads if r.ref_to_signal is not None]
         if not reads:
             raise FlowError(f"{path}: no reads with a signal alignment")
