@@ -1,55 +1,107 @@
-"""Accuracy of a shipped model: 20 simulated lambda reads (default simulator settings) and the
-real labelled R9.4.1 reads in shared data. Prints a table and writes it as JSON.
+"""Accuracy of the shipped board models, float32 and exact: 20 simulated lambda reads (default
+simulator settings) and the real labelled R9.4.1 reads in shared data, each basecalled twice —
+by the float32 Brevitas model (`rubicon basecall`) and by the integer dataflow graph that
+becomes hardware (`rubicon basecall --exact`, lowered once at 4,200 samples per chunk as a build
+does). The exact figure is the accelerator's accuracy (DESIGN §4.4). Prints a table and writes
+reports/accuracy/<name>.json.
 
-Usage: python bench/eval_shipped.py [--model rubicall_s | path.pt] [--name NAME] [--runs runs] [--reads 20] [--seed 2026]
+Usage: python bench/eval_shipped.py [--model rubicall_pynq heron_dp rubicall_s | path.pt]
+                                    [--name NAME] [--runs runs] [--reads 20] [--seed 2026]
 """
 import argparse
 import json
 from pathlib import Path
 
 from flow.cli import main as rubicon
+from flow.data.fastx import read_fastq
+from flow.errors import FlowError
+from flow.ir.basecall import dataflow_graph
 from flow.paths import FAST5_DIR, FAST5_REFERENCES, LAMBDA_REFERENCE, MAPPED_SIGNAL_SAMPLE, REPO_ROOT, data_file
 
+BOARD_MODELS = ("rubicall_pynq", "heron_dp", "rubicall_s")  # PYNQ-Z2, ZCU104 (dynamic pooling), U250
+CHUNK_LEN = 4200
+PATHS = ("float", "exact")
 
-def evaluate(model: str, inputs: list, reference, out: Path) -> dict:
-    calls = out.with_suffix(".fastq")
-    rubicon(["basecall", model, *map(str, inputs), "-o", str(calls)])
-    rubicon(["evaluate", str(calls), str(reference), "--tsv", str(out.with_suffix(".tsv"))])
-    accs = [float(line.split("\t")[3]) for line in out.with_suffix(".tsv").read_text().splitlines()[1:]]
-    accs.sort()
+
+def _run(args: list) -> None:
+    code = rubicon([str(a) for a in args])
+    if code:
+        raise FlowError(f"`rubicon {' '.join(map(str, args))}` exited with {code}")
+
+
+def summary(tsv: Path) -> dict:
+    accs = sorted(float(line.split("\t")[3]) for line in tsv.read_text().splitlines()[1:])
     n = len(accs)
     median = accs[n // 2] if n % 2 else (accs[n // 2 - 1] + accs[n // 2]) / 2
     return {"reads": n, "mean": sum(accs) / n, "median": median}
 
 
+def evaluate(model_args: dict, inputs: list, reference, out: Path) -> dict:
+    """Basecall `inputs` on both paths and score each against `reference`."""
+    result, calls = {}, {}
+    for path in PATHS:
+        fastq = out.with_name(f"{out.name}_{path}.fastq")
+        _run(["basecall", *model_args[path], *inputs, "-o", fastq])
+        _run(["evaluate", fastq, reference, "--tsv", fastq.with_suffix(".tsv")])
+        result[path] = summary(fastq.with_suffix(".tsv"))
+        calls[path] = {k: seq for k, (seq, _) in read_fastq(fastq).items()}
+    reads = result["float"]["reads"]
+    same = sum(calls["float"][k] == calls["exact"].get(k) for k in calls["float"])
+    return {"reads": reads, **{p: {"mean": result[p]["mean"], "median": result[p]["median"]} for p in PATHS},
+            "identical_calls": same}
+
+
+def evaluate_model(model: str, name: str, runs: Path, sim: Path) -> dict:
+    out = runs / f"eval_{name}"
+    out.mkdir(parents=True, exist_ok=True)
+    graph, _ = dataflow_graph(model, CHUNK_LEN)  # lowered once, basecalled as a build directory
+    (out / "exact").mkdir(exist_ok=True)
+    graph.save(str(out / "exact" / "dataflow.onnx"))
+    model_args = {"float": [model, "--chunk-len", CHUNK_LEN], "exact": ["--exact", out / "exact"]}
+    fast5 = data_file(FAST5_DIR)
+    return {
+        "simulated lambda (truth.fasta)": evaluate(model_args, [sim / "reads.pod5"], sim / "truth.fasta", out / "sim_lambda"),
+        "real R9.4.1 mapped-signal sample": evaluate(model_args, [data_file(MAPPED_SIGNAL_SAMPLE)],
+                                                     data_file(MAPPED_SIGNAL_SAMPLE), out / "mapped"),
+        "real R9.4.1 FAST5 with per-read references": evaluate(
+            model_args, [fast5 / f"{rid}.fast5" for rid in _ids(data_file(FAST5_REFERENCES))], data_file(FAST5_REFERENCES),
+            out / "fast5"),
+    }
+
+
+def print_table(name: str, results: dict) -> None:
+    print(f"\n{name}: accuracy mean / median, float32 model vs exact integer graph")
+    print(f"{'data set':<46}{'reads':>6}{'float mean':>12}{'median':>9}{'exact mean':>12}{'median':>9}{'same calls':>12}")
+    for data_set, r in results.items():
+        f, e = r["float"], r["exact"]
+        print(f"{data_set:<46}{r['reads']:>6}{100 * f['mean']:>11.2f}%{100 * f['median']:>8.2f}%"
+              f"{100 * e['mean']:>11.2f}%{100 * e['median']:>8.2f}%{r['identical_calls']:>8} of {r['reads']}")
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="rubicall_s", help="shipped model name or .pt file")
-    ap.add_argument("--name", help="name of the result (default: the model's file stem)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", nargs="+", default=list(BOARD_MODELS), help="shipped model names or .pt files (default: every board model)")
+    ap.add_argument("--name", help="name of the result (one model only; default: the model's file stem)")
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--reads", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
-    name = args.name or Path(args.model).stem
-    out = args.runs / f"eval_{name}"
-    out.mkdir(parents=True, exist_ok=True)
-    sim = out / "sim_lambda"
-    if not sim.exists():
-        rubicon(["simulate", str(data_file(LAMBDA_REFERENCE)), "-n", str(args.reads), "--seed", str(args.seed), "-o", str(sim)])
-    fast5 = data_file(FAST5_DIR)
-    results = {
-        "simulated lambda (truth.fasta)": evaluate(args.model, [sim / "reads.pod5"], sim / "truth.fasta", out / "sim_lambda_calls"),
-        "real R9.4.1 mapped-signal sample": evaluate(args.model, [data_file(MAPPED_SIGNAL_SAMPLE)], data_file(MAPPED_SIGNAL_SAMPLE), out / "mapped_calls"),
-        "real R9.4.1 FAST5 with per-read references": evaluate(
-            args.model, [fast5 / f"{rid}.fast5" for rid in _ids(data_file(FAST5_REFERENCES))], data_file(FAST5_REFERENCES), out / "fast5_calls"),
-    }
-    print(f"\n{'data set':<46}{'reads':>6}{'mean':>9}{'median':>9}")
-    for data_set, r in results.items():
-        print(f"{data_set:<46}{r['reads']:>6}{100 * r['mean']:>8.2f}%{100 * r['median']:>8.2f}%")
-    report = REPO_ROOT / "reports" / "accuracy" / f"{name}.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"model": name, "seed": args.seed, "results": results}, indent=2) + "\n")
-    print(f"→ {report}")
+    if args.name and len(args.model) > 1:
+        ap.error("--name names the result of one model")
+    sim = args.runs / f"eval_sim_lambda_{args.reads}_{args.seed}"
+    if not (sim / "truth.fasta").exists():
+        _run(["simulate", data_file(LAMBDA_REFERENCE), "-n", args.reads, "--seed", args.seed, "-o", sim])
+    for model in args.model:
+        name = args.name or Path(model).stem
+        results = evaluate_model(model, name, args.runs, sim)
+        print_table(name, results)
+        report = REPO_ROOT / "reports" / "accuracy" / f"{name}.json"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps({"model": name, "seed": args.seed, "chunk_len": CHUNK_LEN,
+                                      "paths": {"float": "float32 Brevitas model (rubicon basecall)",
+                                                "exact": "integer dataflow graph, what the accelerator computes (rubicon basecall --exact)"},
+                                      "results": results}, indent=2) + "\n")
+        print(f"→ {report}")
 
 
 def _ids(fasta: Path) -> list[str]:
