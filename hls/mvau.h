@@ -32,8 +32,10 @@ struct LutMultipliers {
 };
 
 // DSP multipliers with packing: P::wpacked[ceil(PE/LANES)][tiles][SIMD] holds the weights of LANES
-// neighbouring PEs packed G bits apart; one wide multiply per packed word and input element gives
-// LANES products (common.h packed_lane). LANES = 1 is one product per DSP.
+// neighbouring PEs packed G bits apart. Per packed word, a chain of SIMD DSPs multiplies each input
+// element and adds the products along the cascade (no fabric adder tree); the chain's sum holds the
+// LANES dot products G bits apart, read out once (common.h packed_lane). G leaves room for the sum
+// of SIMD products (flow.ir.ops.compute.dsp_packing). LANES = 1 is one product per DSP.
 template <typename P, unsigned LANES, unsigned G>
 struct PackedDspMultipliers {
     static_assert(LANES >= 1 && G >= 2 && LANES * G <= 62, "packed lanes must fit the 64-bit product model");
@@ -41,20 +43,18 @@ struct PackedDspMultipliers {
     static void dot(unsigned tile, const Word<TI, SIMD> &x, TA (&out)[PE]) {
 #pragma HLS INLINE
         constexpr unsigned GROUPS = (PE + LANES - 1) / LANES;
-        for (unsigned p = 0; p < PE; p++) {
-#pragma HLS UNROLL
-            out[p] = 0;
-        }
         for (unsigned g = 0; g < GROUPS; g++) {
 #pragma HLS UNROLL
+            long long chain = 0;
             for (unsigned s = 0; s < SIMD; s++) {
 #pragma HLS UNROLL
                 const long long product = (long long)P::wpacked[g][tile][s] * (long long)x.v[s];
 #pragma HLS BIND_OP variable = product op = mul impl = dsp
-                for (unsigned i = 0; i < LANES; i++) {
+                chain += product;
+            }
+            for (unsigned i = 0; i < LANES; i++) {
 #pragma HLS UNROLL
-                    if (g * LANES + i < PE) out[g * LANES + i] += TA(packed_lane<G>(product, i));
-                }
+                if (g * LANES + i < PE) out[g * LANES + i] = TA(packed_lane<G>(chain, i));
             }
         }
     }

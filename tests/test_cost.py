@@ -1,13 +1,15 @@
 """Differentiable cost (flow.hw.cost): exact gradients, candidate costs from the estimates, a toy search."""
+import itertools
+
 import pytest
 import torch
 
 from flow.errors import FlowError
 from flow.hw import estimate as E
 from flow.hw.calibration import Calibration, Factor
-from flow.hw.targets import load_target
 from flow.hw.cost import (METRICS, Candidate, budget_penalty, budget_vector, candidate_costs, expected_cost,
                           network_cost)
+from flow.hw.targets import load_target
 
 NOCAL = Calibration()
 LAYER = dict(in_channels=48, in_bits=4, frames=1400, target="pynq-z2")
@@ -60,21 +62,24 @@ def test_budget_vector():
 
 
 def _least_conv(calibration, cycles_target=float("inf")):
-    """Oracle for the conv candidate: every legal folding (window SIMD = MVAU SIMD, free PE) costed
-    with the estimates, the cheapest budget-normalised one that meets the cycle target."""
+    """Oracle for the conv candidate: every legal folding (window SIMD = MVAU SIMD, free PE) and
+    style (LUT or packed-DSP multipliers, parallel or binary-search thresholds, memories by the rule
+    or in BRAM) costed with the estimates, the cheapest budget-normalised one that meets the cycle target."""
     budget = {r: load_target("pynq-z2").resources[r] * 0.85 for r in E.RESOURCES}
     best = None
-    for simd in (1, 2, 3, 4, 6, 8, 12, 16, 24, 48):
-        for pe in (1, 2, 3, 4, 6, 8, 12, 16, 24, 48):
-            parts = [("FMPadding1D", E.fmpadding(channels=48, img_dim=1400, pad=(4, 4), bits=4, simd=simd)),
-                     ("ConvolutionInputGenerator1D", E.sliding_window(channels=48, kernel=9, ofm_dim=1400, bits=4,
-                                                                      simd=simd)),
-                     ("MVAU", E.mvau(mw=9 * 48, mh=48, frames=1400, weight_bits=4, in_bits=4, out_bits=4, simd=simd,
-                                     pe=pe))]
-            cost = E.total(c.calibrated(op, calibration) for op, c in parts)
-            score = sum(getattr(cost, r) / budget[r] for r in E.RESOURCES if budget[r])
-            if cost.cycles <= cycles_target and (best is None or score < best[0] - 1e-12):
-                best = (score, cost)
+    styles = [dict(res_type=r, threshold_style=t, ram_style=m)
+              for r in ("lut", "dsp") for t in ("parallel", "search") for m in ("auto", "block")]
+    for simd, pe, style in itertools.product((1, 2, 3, 4, 6, 8, 12, 16, 24, 48), (1, 2, 3, 4, 6, 8, 12, 16, 24, 48),
+                                             styles):
+        parts = [("FMPadding1D", E.fmpadding(channels=48, img_dim=1400, pad=(4, 4), bits=4, simd=simd)),
+                 ("ConvolutionInputGenerator1D", E.sliding_window(channels=48, kernel=9, ofm_dim=1400, bits=4,
+                                                                  simd=simd)),
+                 ("MVAU", E.mvau(mw=9 * 48, mh=48, frames=1400, weight_bits=4, in_bits=4, out_bits=4, simd=simd,
+                                 pe=pe, **style))]
+        cost = E.total(c.calibrated(op, calibration) for op, c in parts)
+        score = sum(getattr(cost, r) / budget[r] for r in E.RESOURCES if budget[r])
+        if cost.cycles <= cycles_target and (best is None or score < best[0] - 1e-12):
+            best = (score, cost)
     return [best[1].lut, best[1].bram18, best[1].dsp, best[1].cycles]
 
 
@@ -102,12 +107,17 @@ def test_candidate_costs_with_a_cycle_target_and_calibration():
     slow = candidate_costs(cands, **LAYER, calibration=NOCAL)
     fast = candidate_costs(cands, **LAYER, calibration=NOCAL, cycles_target=100_000)
     assert torch.all(fast[:, 3] <= 100_000) and torch.all(fast[:, 0] > slow[:, 0])
-    # a target the window cannot reach (K·C/SIMD cycles per frame at SIMD ≤ C): its fastest folding
-    unreachable = candidate_costs([SEP | {"kernel": 25}], **LAYER, calibration=NOCAL, cycles_target=10_000)
-    assert unreachable[0, 3] == 25 + 1400 * 25
+    # a target the window cannot reach (span·C/SIMD, then one beat of all K taps per frame at SIMD = C):
+    # its fastest folding
+    unreachable = candidate_costs([SEP | {"kernel": 25}], **LAYER, calibration=NOCAL, cycles_target=1_000)
+    assert unreachable[0, 3] == 25 + 1400
     doubled = Calibration({"MVAU": {"lut": Factor(2.0, 1, ("vivado",))}})
     assert candidate_costs([CONV], **LAYER, calibration=doubled)[0].tolist() == pytest.approx(_least_conv(doubled))
-    assert candidate_costs([CONV], **LAYER, calibration=doubled)[0, 0] > slow[1, 0]
+    # dearer LUTs: the least-resource choice costs more of the board (it may move multipliers to DSPs)
+    board = load_target("pynq-z2").resources
+    def share(row):
+        return row[0] / board["lut"] + row[1] / board["bram18"] + row[2] / board["dsp"]
+    assert share(candidate_costs([CONV], **LAYER, calibration=doubled)[0]) > share(slow[1])
     # at one throughput, bigger kernels, more bits and dense convs cost more LUTs
     assert fast[2, 0] > fast[0, 0] and fast[3, 0] > fast[0, 0] and fast[1, 0] > fast[0, 0]
 

@@ -142,7 +142,7 @@ def test_divisibility_and_ties(tiny):
 # ---------------------------------------------------------------- budgets
 
 def test_fit_is_the_fastest_folding_within_budget(tiny):
-    board = _small_target(lut=16000)
+    board = _small_target(lut=16000, dsp=0)  # LUTs alone (DSP multipliers: the test below)
     folded = set_folding(tiny, board, fit=True, headroom=0.15, calibration=NOCAL)
     s = folding_summary(folded)
     complete = E.total(E.estimate_graph(insert_fifos(insert_dwcs(folded))))
@@ -154,14 +154,29 @@ def test_fit_is_the_fastest_folding_within_budget(tiny):
     with pytest.raises(FlowError, match="does not fit tiny-board.*LUT"):
         set_folding(tiny, board, cycles_target=cycles - 1, headroom=0.15, calibration=NOCAL)
     # more budget, more throughput; calibration that doubles MVAU LUTs, less
-    roomy = folding_summary(set_folding(tiny, _small_target(lut=30000), fit=True, calibration=NOCAL))
+    roomy = folding_summary(set_folding(tiny, _small_target(lut=30000, dsp=0), fit=True, calibration=NOCAL))
     assert roomy["cycles_per_chunk"] < cycles
     costly = Calibration({"MVAU": {"lut": Factor(2.0, 1, ("vivado",))}})
     assert folding_summary(set_folding(tiny, board, fit=True, calibration=costly))["cycles_per_chunk"] > cycles
 
 
+def test_fit_moves_work_to_dsps_and_bram_within_every_budget(tiny):
+    """With DSPs on the board the same LUT budget reaches a faster folding, by putting multipliers on
+    packed DSPs; every resource stays within its budget, DSP and BRAM included."""
+    luts_only = folding_summary(set_folding(tiny, _small_target(lut=8000, dsp=0), fit=True, calibration=NOCAL))
+    board = _small_target(lut=8000, dsp=24, bram18=60)
+    folded = set_folding(tiny, board, fit=True, calibration=NOCAL)
+    with_dsps = folding_summary(folded)
+    assert with_dsps["cycles_per_chunk"] < luts_only["cycles_per_chunk"]
+    complete = E.total(E.estimate_graph(insert_fifos(insert_dwcs(folded))))
+    for r, limit in (("lut", 8000), ("dsp", 24), ("bram18", 60)):
+        assert getattr(complete, r) <= limit * 0.85
+    styles = {getCustomOp(n).get_nodeattr("resType") for n in folded.graph.node if n.op_type == "MVAU"}
+    assert "dsp" in styles and 0 < complete.dsp
+
+
 def test_fit_with_a_throughput_floor(tiny):
-    board = _small_target(lut=16000)
+    board = _small_target(lut=16000, dsp=0)
     fastest = folding_summary(set_folding(tiny, board, fit=True, calibration=NOCAL))["cycles_per_chunk"]
     assert folding_summary(set_folding(tiny, board, fit=True, cycles_target=fastest * 2,
                                        calibration=NOCAL))["cycles_per_chunk"] == fastest

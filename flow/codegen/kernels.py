@@ -27,6 +27,7 @@ class Kernel:
     latency: int = 1
     words: dict[str, tuple[str, int]] = field(default_factory=dict)  # output → (element type, width) when not the op's
     side_outputs: list[str] = field(default_factory=list)            # per-chunk outputs that end in the output trailer
+    pragmas: list[str] = field(default_factory=list)                 # lines at the top of the kernel's loop function
 
     @property
     def ident(self) -> str:
@@ -57,6 +58,17 @@ def _params(name: str, arrays: dict[str, tuple[str, np.ndarray]]) -> str:
                   f"    static const {type_name} {array}{dims};"]
         defs.append(f"const {name}_P::{type_name} {name}_P::{array}{dims} = {array_literal(values)};")
     return f"struct {name}_P {{\n" + "\n".join(decls) + "\n};\n" + "\n".join(defs) + "\n"
+
+
+STORAGE = {"block": "bram", "distributed": "lutram", "ultra": "uram"}  # ramStyle → Vitis HLS impl
+
+
+def _storage(name: str, a: dict, arrays: dict) -> list[str]:
+    """BIND_STORAGE pragmas placing the node's constant tables as its ramStyle says (auto: HLS decides)."""
+    impl = STORAGE.get(a.get("ramStyle", "auto"))
+    if impl is None:
+        return []
+    return [f"#pragma HLS BIND_STORAGE variable = {name}_P::{array} type = rom_2p impl = {impl}" for array in arrays]
 
 
 def _thresholds(model: ModelWrapper, node, channels: int, pe: int) -> tuple[str, np.ndarray, int]:
@@ -132,7 +144,7 @@ def mvau(model, node) -> Kernel:
     return Kernel(node.name, node.op_type,
                   f"rubicon::MVAU<{mw}, {mh}, {simd}, {pe}, {_frames(a)}, {'true' if no_act else 'false'}, {levels}, {bias}, "
                   f"{ctype(a['inputDataType'])}, {ctype(a['accDataType'])}, {ctype(a['outputDataType'])}, {name}_P, "
-                  f"{mul}, {_thr_style(a)}>", _params(name, arrays), latency=latency)
+                  f"{mul}, {_thr_style(a)}>", _params(name, arrays), latency=latency, pragmas=_storage(name, a, arrays))
 
 
 def vvau(model, node) -> Kernel:
@@ -144,12 +156,13 @@ def vvau(model, node) -> Kernel:
     w = model.get_initializer(node.input[1]).astype(np.int64)
     weights = w.reshape(c // pe, pe, k // simd, simd).transpose(1, 0, 2, 3).reshape(pe, (c // pe) * (k // simd), simd)
     tty, thr, levels = _thresholds(model, node, c, pe)
-    params = _params(name, {"weights": (ctype(a["weightDataType"]), weights), "thresholds": (tty, thr)})
+    arrays = {"weights": (ctype(a["weightDataType"]), weights), "thresholds": (tty, thr)}
+    params = _params(name, arrays)
     latency = 4 + ceil(log2(simd)) if simd > 1 else 4
     return Kernel(node.name, node.op_type,
                   f"rubicon::VVAU<{c}, {k}, {pe}, {simd}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, "
                   f"{ctype(a['inputDataType'])}, {ctype(a['accDataType'])}, {ctype(a['outputDataType'])}, {name}_P, "
-                  f"{_thr_style(a)}>", params, latency=latency)
+                  f"{_thr_style(a)}>", params, latency=latency, pragmas=_storage(name, a, arrays))
 
 
 def thresholding(model, node) -> Kernel:
@@ -161,7 +174,7 @@ def thresholding(model, node) -> Kernel:
     return Kernel(node.name, node.op_type,
                   f"rubicon::Thresholding<{c}, {pe}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, "
                   f"{ctype(a['inputDataType'])}, {ctype(a['outputDataType'])}, {name}_P, {_thr_style(a)}>",
-                  _params(name, {"thresholds": (tty, thr)}), latency=2)
+                  _params(name, {"thresholds": (tty, thr)}), latency=2, pragmas=_storage(name, a, {"thresholds": None}))
 
 
 def duplicate(model, node) -> Kernel:

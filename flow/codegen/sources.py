@@ -55,6 +55,7 @@ def top_source(net: Network) -> str:
             params = [f"hls::stream<w_{net.streams[t].ident}> &{chr(97 + i)}" for i, t in enumerate(k.inputs + k.outputs)]
         call = ", ".join(chr(97 + i) for i in range(len(params)))
         out += [f"static void run_{name}({', '.join(params)}, unsigned chunks) {{",
+                *(k.pragmas if not isinstance(k, str) else []),
                 f"    {ktype} k;",
                 "    while (k.chunks_done < chunks) {",
                 "#pragma HLS PIPELINE II = 1",

@@ -103,7 +103,7 @@ def _window(prefix, channels, kernel, stride, dilation, bits, frames, uram):
 
 
 def layer_units(candidate, *, in_channels: int, in_bits: int, frames: int, in_signed: bool = False,
-                uram: bool = False) -> list:
+                uram: bool = False, dsp_port_bits: int = Fo.E.DSP_PORT_BITS) -> list:
     """The folding units (`flow.hw.fold.Unit`) of one candidate, as the lowering would emit it."""
     c = Candidate.of(candidate)
     if c.type in FREE_OPS:
@@ -119,13 +119,13 @@ def layer_units(candidate, *, in_channels: int, in_bits: int, frames: int, in_si
                   out_bits=c.act_bits, in_signed=in_signed, uram=uram)
         units.append(Fo.window_unit(swg, ("dw", "VVAU", vv), pad) if windowed else Fo.single_unit("dw", "VVAU", vv))
         pw = dict(mw=in_channels, mh=c.channels, frames=t, weight_bits=c.weight_bits, in_bits=c.act_bits,
-                  out_bits=c.act_bits, in_signed=True, uram=uram)
+                  out_bits=c.act_bits, in_signed=True, uram=uram, dsp_port_bits=dsp_port_bits)
         units.append(Fo.single_unit("pw", "MVAU", pw))
         return units
     pad, swg, t = _window("conv", in_channels, c.kernel, c.stride, c.dilation, in_bits, frames, uram) \
         if windowed else (None, None, frames)
     mv = dict(mw=c.kernel * in_channels, mh=c.channels, frames=t, weight_bits=c.weight_bits, in_bits=in_bits,
-              out_bits=c.act_bits, in_signed=in_signed, uram=uram)
+              out_bits=c.act_bits, in_signed=in_signed, uram=uram, dsp_port_bits=dsp_port_bits)
     units.append(Fo.window_unit(swg, ("conv", "MVAU", mv), pad) if windowed else Fo.single_unit("conv", "MVAU", mv))
     return units
 
@@ -146,7 +146,7 @@ def candidate_costs(candidates, *, in_channels: int, in_bits: int, frames: int, 
     for cand in candidates:
         res, cycles = np.zeros(len(Fo.RES)), 0.0
         for unit in layer_units(cand, in_channels=in_channels, in_bits=in_bits, frames=frames, in_signed=in_signed,
-                                uram=uram):
+                                uram=uram, dsp_port_bits=Fo.dsp_port_bits(target)):
             unit.evaluate(calibration)
             i = None if cycles_target is None else Fo.cheapest(unit, cycles_target, budget)
             if i is None and cycles_target is not None:

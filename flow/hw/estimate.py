@@ -138,7 +138,8 @@ def lutram_luts(width: int, depth: int) -> int:
 
 
 def memory(width: int, depth: int, style: str = "auto", uram: bool = False) -> Memory:
-    """Map a width × depth (bits × words) memory by the rule in the module docstring."""
+    """Map a width × depth (bits × words) memory: `style` auto (the rule in the module docstring),
+    distributed (LUTRAM), block (BRAM18) or ultra (URAM), FINN's ram_style values."""
     width, depth = int(width), int(depth)
     if width <= 0 or depth <= 0:
         return Memory("none")
@@ -210,7 +211,7 @@ class ThresholdCost:
 
 
 def threshold_unit(*, pe: int, folds: int, levels: int, value_bits: int, thr_bits: int, style: str = "parallel",
-                   uram: bool = False) -> ThresholdCost:
+                   uram: bool = False, ram_style: str = "auto") -> ThresholdCost:
     """PE multi-threshold lanes over `folds` channel groups, thresholds stored at their own width.
 
     parallel (FINN-R's MVAU threshold terms): L comparators per lane and one memory word of L
@@ -220,24 +221,25 @@ def threshold_unit(*, pe: int, folds: int, levels: int, value_bits: int, thr_bit
     if levels == 0:
         return ThresholdCost(0, 0, 0, 0, 0)
     if style == "parallel":
-        mem = memory(pe * levels * thr_bits, folds, uram=uram)
+        mem = memory(pe * levels * thr_bits, folds, ram_style, uram=uram)
         return ThresholdCost(pe * levels * value_bits, mem.lut, 0, mem.bram18, mem.uram)
     if style != "search":
         raise ValueError(f"threshold style {style!r} is not parallel or search")
     stages = search_stages(levels)
-    mem_lut, bram, ur = _mem_cost(*(memory(pe * thr_bits, folds << s, uram=uram) for s in range(stages)))
+    mem_lut, bram, ur = _mem_cost(*(memory(pe * thr_bits, folds << s, ram_style, uram=uram) for s in range(stages)))
     return ThresholdCost(pe * stages * (value_bits + stages), mem_lut, pe * stages * (value_bits + stages), bram, ur)
 
 
-def multipliers(*, pe: int, simd: int, weight_bits: int, in_bits: int, res_type: str,
-                dsp_port_bits: int = DSP_PORT_BITS) -> tuple[int, int]:
-    """(LUTs, DSPs) of PE·SIMD products. LUT: FINN-R's multiplier. DSP: packed lanes of neighbouring
-    PEs (flow.ir.ops.compute.dsp_packing), SIMD·⌈PE/lanes⌉ DSPs; each lane's sign correction is a
-    carry into the adder tree (one LUT per product)."""
+def dot_products(*, pe: int, simd: int, weight_bits: int, in_bits: int, res_type: str,
+                 dsp_port_bits: int = DSP_PORT_BITS) -> tuple[int, int]:
+    """(LUTs, DSPs) of PE dot products of SIMD terms per cycle. LUT: FINN-R's multipliers and adder
+    tree. DSP: chains of SIMD DSPs adding packed products along the cascade, ⌈PE/lanes⌉ chains
+    (flow.ir.ops.compute.dsp_packing); per PE only the read-out of its lane (a spacing-bit add of
+    the borrow) stays in the fabric."""
     if not uses_dsp(weight_bits, in_bits, res_type):
-        return pe * simd * lut_multiplier(weight_bits, in_bits), 0
-    lanes = dsp_packing(weight_bits, in_bits, dsp_port_bits).lanes
-    return pe * simd, simd * math.ceil(pe / lanes)
+        return pe * (simd * lut_multiplier(weight_bits, in_bits) + (weight_bits + in_bits) * (2 * simd - 1)), 0
+    packing = dsp_packing(weight_bits, in_bits, dsp_port_bits, simd)
+    return pe * packing.spacing, simd * math.ceil(pe / packing.lanes)
 
 
 # ---------------------------------------------------------------- compute ops
@@ -245,7 +247,7 @@ def multipliers(*, pe: int, simd: int, weight_bits: int, in_bits: int, res_type:
 def mvau(*, mw: int, mh: int, frames: int, weight_bits: int, in_bits: int, out_bits: int, pe: int = 1,
          simd: int = 1, acc_bits: int | None = None, in_signed: bool = False, no_activation: bool = False,
          levels: int | None = None, res_type: str = "auto", uram: bool = False, threshold_style: str = "parallel",
-         thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS) -> NodeCost:
+         thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS, ram_style: str = "auto") -> NodeCost:
     """Matrix-vector unit: T·(MH/PE)·(MW/SIMD) cycles (FINN); FINN-R LUT/BRAM, packed DSPs,
     thresholds by style (see module)."""
     _check_fold("MH", mh, pe, "PE")
@@ -255,13 +257,17 @@ def mvau(*, mw: int, mh: int, frames: int, weight_bits: int, in_bits: int, out_b
     nf, sf = mh // pe, mw // simd
     L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
     thr = threshold_unit(pe=pe, folds=nf, levels=L, value_bits=acc, thr_bits=thr_bits or acc, style=threshold_style,
-                         uram=uram)
-    weights = memory(pe * simd * W, nf * sf, uram=uram)
+                         uram=uram, ram_style=ram_style)
+    if uses_dsp(W, A, res_type):  # packed words: ⌈PE/lanes⌉ per input element
+        packing = dsp_packing(W, A, dsp_port_bits, simd)
+        weights = memory(math.ceil(pe / packing.lanes) * simd * packing.packed_bits, nf * sf, ram_style, uram=uram)
+    else:
+        weights = memory(pe * simd * W, nf * sf, ram_style, uram=uram)
     in_buf = memory(simd * A, sf, uram=uram) if nf > 1 else Memory("none")
     mem_lut, bram, ur = _mem_cost(weights, in_buf)
-    mult_lut, dsp = multipliers(pe=pe, simd=simd, weight_bits=W, in_bits=A, res_type=res_type, dsp_port_bits=dsp_port_bits)
-    per_pe = (W + A) * (2 * simd - 1) + acc
-    lut = int(MVAU_C0 + MVAU_C1 * (mult_lut + pe * per_pe + thr.logic_lut)) + mem_lut + thr.mem_lut
+    dot_lut, dsp = dot_products(pe=pe, simd=simd, weight_bits=W, in_bits=A, res_type=res_type,
+                                dsp_port_bits=dsp_port_bits)
+    lut = int(MVAU_C0 + MVAU_C1 * (dot_lut + pe * acc + thr.logic_lut)) + mem_lut + thr.mem_lut
     ff = 100 + simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
     return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=bram + thr.bram18, uram=ur + thr.uram, dsp=dsp)
 
@@ -269,7 +275,7 @@ def mvau(*, mw: int, mh: int, frames: int, weight_bits: int, in_bits: int, out_b
 def vvau(*, channels: int, kernel: int, frames: int, weight_bits: int, in_bits: int, out_bits: int, pe: int = 1,
          simd: int = 1, acc_bits: int | None = None, in_signed: bool = False, no_activation: bool = False,
          levels: int | None = None, res_type: str = "auto", uram: bool = False, threshold_style: str = "parallel",
-         thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS) -> NodeCost:
+         thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS, ram_style: str = "auto") -> NodeCost:
     """Depthwise vector-vector unit: T·(C/PE)·(K/SIMD) cycles (FINN); FINN-R LUTs with SIMD taps
     per lane; thresholds by style. Every lane has its own input, so DSP products are not packed."""
     _check_fold("Channels", channels, pe, "PE")
@@ -279,9 +285,9 @@ def vvau(*, channels: int, kernel: int, frames: int, weight_bits: int, in_bits: 
     nf, sf = channels // pe, kernel // simd
     L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
     thr = threshold_unit(pe=pe, folds=nf, levels=L, value_bits=acc, thr_bits=thr_bits or acc, style=threshold_style,
-                         uram=uram)
+                         uram=uram, ram_style=ram_style)
     dsp = uses_dsp(W, A, res_type)
-    mem = memory(pe * simd * W, nf * sf, uram=uram)
+    mem = memory(pe * simd * W, nf * sf, ram_style, uram=uram)
     per_pe = (0 if dsp else simd * lut_multiplier(W, A)) + (W + A) * (2 * simd - 1) + acc
     lut = int(MVAU_C0 + MVAU_C1 * (pe * per_pe + thr.logic_lut)) + mem.lut + thr.mem_lut
     ff = 100 + pe * simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
@@ -291,12 +297,12 @@ def vvau(*, channels: int, kernel: int, frames: int, weight_bits: int, in_bits: 
 
 def thresholding(*, channels: int, frames: int, in_bits: int, out_bits: int, pe: int = 1,
                  levels: int | None = None, uram: bool = False, threshold_style: str = "parallel",
-                 thr_bits: int | None = None) -> NodeCost:
+                 thr_bits: int | None = None, ram_style: str = "auto") -> NodeCost:
     """Stand-alone multi-threshold: T·C/PE cycles (FINN); thresholds by style (see module)."""
     _check_fold("NumChannels", channels, pe, "PE")
     L = levels if levels is not None else _levels(out_bits)
     thr = threshold_unit(pe=pe, folds=channels // pe, levels=L, value_bits=in_bits, thr_bits=thr_bits or in_bits,
-                         style=threshold_style, uram=uram)
+                         style=threshold_style, uram=uram, ram_style=ram_style)
     return NodeCost(cycles=frames * channels // pe, lut=thr.logic_lut + thr.mem_lut, ff=32 + pe * (in_bits + out_bits) + thr.ff,
                     bram18=thr.bram18, uram=thr.uram)
 
@@ -442,9 +448,10 @@ def _levels_of(model, node, index: int) -> int | None:
 def _threshold_params(model, node, index: int) -> dict:
     """Levels, stored width and style of a node's thresholds."""
     th = _thresholds_of(model, node, index)
+    op = getCustomOp(node)
     return dict(levels=None if th is None else int(th.shape[-1]),
                 thr_bits=None if th is None else signed_bits(th.astype(np.int64)),
-                threshold_style=getCustomOp(node).get_nodeattr("thresholdStyle"))
+                threshold_style=op.get_nodeattr("thresholdStyle"), ram_style=op.get_nodeattr("ramStyle"))
 
 
 def node_params(model, node, uram: bool = False) -> tuple[str, dict]:

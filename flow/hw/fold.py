@@ -34,11 +34,12 @@ from flow.ir.ops.base import DOMAIN
 RES = E.RESOURCES
 # config key (an estimator parameter) → node attribute: the parallelism, then the implementation styles
 FOLD_ATTR = {"pe": "PE", "simd": "SIMD", "taps": "TapsPerBeat", "res_type": "resType",
-             "threshold_style": "thresholdStyle"}
-STYLE_KEYS = ("res_type", "threshold_style")
+             "threshold_style": "thresholdStyle", "ram_style": "ramStyle"}
+STYLE_KEYS = ("res_type", "threshold_style", "ram_style")
 PLUMBING = ("StreamingFIFO", "StreamingDataWidthConverter")
 MULTIPLIER_STYLES = ("lut", "dsp")
 THRESHOLD_STYLES = ("parallel", "search")
+RAM_STYLES = ("auto", "block")  # the memory rule (LUTRAM up to 128 deep), or BRAM whatever the depth
 DSP_PORT_BITS = {"zynq-7000": 25}  # DSP48E1's A port; DSP48E2 (UltraScale+) and DSP58 (Versal) take 27
 
 
@@ -89,6 +90,7 @@ class Unit:
     tie: str = ""  # why the nodes are folded together (for messages)
     cycles: np.ndarray = field(default=None, repr=False)
     res: np.ndarray = field(default=None, repr=False)           # [n_configs, len(RES)]
+    par: np.ndarray = field(default=None, repr=False)           # [n_configs] parallelism (tie-break)
     node_costs: list = field(default=None, repr=False)          # [n_configs] {name: NodeCost}
 
     @property
@@ -110,6 +112,7 @@ class Unit:
             self.cycles[i] = t.cycles
             self.res[i] = [getattr(t, r) for r in RES]
             self.node_costs.append(costs)
+        self.par = np.array([self.parallelism(i) for i in range(len(self.configs))], dtype=float)
         return self
 
     def describe(self, i: int) -> str:
@@ -125,11 +128,10 @@ class Unit:
 
 
 def _styles(op: str, params: dict) -> list[dict]:
-    """The implementation styles a compute node may take: multipliers (MVAU) × thresholds."""
+    """The implementation styles a compute node may take: multipliers (MVAU) × thresholds × memories."""
     thr = [{}] if params.get("no_activation") else [{"threshold_style": t} for t in THRESHOLD_STYLES]
-    if op != "MVAU":
-        return thr
-    return [{"res_type": r} | t for r in MULTIPLIER_STYLES for t in thr]
+    mul = [{"res_type": r} for r in MULTIPLIER_STYLES] if op == "MVAU" else [{}]
+    return [m | t | {"ram_style": r} for m in mul for t in thr for r in RAM_STYLES]
 
 
 def _mvau_folds(params: dict, simds) -> list[dict]:
@@ -252,6 +254,41 @@ def cheapest(unit: Unit, cycles_target: float, budget: np.ndarray) -> int | None
     return int(best[k]) if k >= 0 else None
 
 
+CHOICE_TIME_LIMIT_S = 20.0
+PLUMBING_ROUNDS = 4
+
+
+def best_choice(units: list[Unit], cycles_target: float, budget: np.ndarray) -> tuple[list[int], np.ndarray] | None:
+    """Per unit the config that meets the cycle target, with every resource within budget and the
+    least budget-normalised use Σ_r use_r / budget_r in total (LUT, BRAM and DSP made comparable on
+    the board at hand; ties: the less parallel folding), so the work moves to whichever resource the
+    board still has: multipliers to DSPs, memories to BRAM. It is a multiple-choice knapsack, solved
+    exactly as a small integer program (HiGHS through scipy). None when no choice fits."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    allowed = [np.flatnonzero(u.cycles <= cycles_target) for u in units]
+    if any(len(a) == 0 for a in allowed):
+        return None
+    offsets = np.cumsum([0] + [len(a) for a in allowed])
+    use = np.concatenate([u.res[a] for u, a in zip(units, allowed)])             # [n, resources]
+    cost = np.concatenate([normalised(u.res[a], budget) + 1e-9 * u.par[a] for u, a in zip(units, allowed)])
+    if not np.isfinite(cost).any():
+        return None
+    cost = np.where(np.isfinite(cost), cost, 0.0)
+    one_each = csr_matrix((np.ones(offsets[-1]), np.concatenate([np.arange(o, e) for o, e in zip(offsets, offsets[1:])]),
+                           offsets), shape=(len(units), offsets[-1]))
+    limit = np.where(budget > 0, budget + 1e-9, 0.0)  # a resource the board lacks: no use at all
+    result = milp(cost, integrality=np.ones(len(cost)), bounds=Bounds(0, 1),
+                  constraints=[LinearConstraint(one_each, 1, 1), LinearConstraint(use.T, -np.inf, limit)],
+                  options={"time_limit": CHOICE_TIME_LIMIT_S})
+    if result.x is None:
+        return None
+    picked = np.rint(result.x).astype(bool)
+    choice = [int(a[np.flatnonzero(picked[o:e])[0]]) for a, o, e in zip(allowed, offsets, offsets[1:])]
+    return choice, sum(u.res[i] for u, i in zip(units, choice))
+
+
 def chunk_samples(model: ModelWrapper) -> int:
     """Input frames per chunk (the T of the graph input [N, T, C])."""
     return int(model.get_tensor_shape(model.graph.input[0].name)[1])
@@ -346,9 +383,7 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
     uram = target.resources.get("uram", 0) > 0
     model = with_dsp_ports(model, target)
     units = [u.evaluate(calibration) for u in graph_units(model, uram=uram)]
-    tables = [_choice_table(u, budget) for u in units]
     fastest = [float(u.cycles.min()) for u in units]
-    minimum = [cheapest(u, math.inf, budget) for u in units]  # the least-resource folding of each unit
 
     if cycles_target is not None:
         slow = max(range(len(units)), key=lambda k: fastest[k])
@@ -360,47 +395,58 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
                             f"folding ({u.describe(i)}) takes {_fmt(fastest[slow])} cycles"
                             + (f" ({u.tie})" if u.tie else "") + f"; at most {clock / fastest[slow]:,.1f} chunks/s")
 
-    def choices_at(t: float) -> list[int]:
-        return [int(best[np.searchsorted(cyc, t, side="right") - 1]) for cyc, best in tables]
+    def fits(folded) -> bool:
+        tot = _complete_totals(folded, calibration, target)
+        return all(getattr(tot, r) <= budget[j] + 1e-9 for j, r in enumerate(RES))
 
     if not fit:
-        choice = choices_at(cycles_target)
-        used = sum(u.res[i] for u, i in zip(units, choice))
-        if np.any(used > budget + 1e-9):
+        best = best_choice(units, cycles_target, budget)
+        if best is None:
+            choice = [cheapest(u, cycles_target, budget) for u in units]
+            used = sum(u.res[i] for u, i in zip(units, choice))
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk", units, choice, used,
                                      budget, target, headroom)
-        folded = apply_configs(model, units, choice)
-        tot = _complete_totals(folded, calibration, target)
-        if any(getattr(tot, r) > budget[j] + 1e-9 for j, r in enumerate(RES)):
+        folded = apply_configs(model, units, best[0])
+        if not fits(folded):
+            tot = _complete_totals(folded, calibration, target)
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk (with its FIFOs and "
-                                     "width converters)", units, choice, np.array([getattr(tot, r) for r in RES]),
+                                     "width converters)", units, best[0], np.array([getattr(tot, r) for r in RES]),
                                      budget, target, headroom)
         mode = "throughput"
     else:
-        floor = max(fastest)
+        if best_choice(units, math.inf, budget) is None:
+            minimum = [cheapest(u, math.inf, budget) for u in units]
+            raise _over_budget_error("the design at its minimum folding", units, minimum,
+                                     sum(u.res[i] for u, i in zip(units, minimum)), budget, target, headroom)
         candidates = np.unique(np.concatenate([u.cycles for u in units]))
-        candidates = candidates[candidates >= floor]
+        candidates = candidates[candidates >= max(fastest)]
         if cycles_target is not None:
             candidates = candidates[candidates <= cycles_target]
-        # resources of the cheapest choice at every candidate target, all at once
-        used = np.zeros((len(candidates), len(RES)))
-        for u, (cyc, best) in zip(units, tables):
-            used += u.res[best[np.searchsorted(cyc, candidates, side="right") - 1]]
-        feasible = np.all(used <= budget + 1e-9, axis=1)
+        # The fastest cycle target with a choice that fits (a slower target allows more choices:
+        # bisect), confirmed with the width converters and FIFOs the later passes add. Their cost
+        # depends on the folding, so it is measured on the trial and reserved from the budget for
+        # the next round.
+        reserve = np.zeros(len(RES))
         folded = None
-        for t in candidates[feasible]:  # fastest first; confirm with converters and FIFOs
-            choice = choices_at(t)
+        for _ in range(PLUMBING_ROUNDS):
+            lo, hi = 0, len(candidates)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if best_choice(units, candidates[mid], budget - reserve) is None:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == len(candidates):
+                break
+            choice, used = best_choice(units, candidates[lo], budget - reserve)
             trial = apply_configs(model, units, choice)
             tot = _complete_totals(trial, calibration, target)
-            if all(getattr(tot, r) <= budget[j] + 1e-9 for j, r in enumerate(RES)):
+            complete = np.array([getattr(tot, r) for r in RES])
+            if np.all(complete <= budget + 1e-9):
                 folded = trial
                 break
+            reserve = np.maximum(reserve, (complete - used) * 1.1)
         if folded is None:
-            lo = minimum
-            lo_used = sum(u.res[i] for u, i in zip(units, lo))
-            if np.any(lo_used > budget + 1e-9):
-                raise _over_budget_error("the design at its minimum folding", units, lo, lo_used, budget, target,
-                                         headroom)
             if cycles_target is not None:
                 raise FlowError(f"no folding reaching {_fmt(cycles_target)} cycles per chunk fits {target.name}; "
                                 "drop the throughput target to get the fastest folding that fits")

@@ -14,14 +14,17 @@ from flow.ir.ops.base import DataflowOp, check_range, multithreshold
 
 THRESHOLD_STYLES = {"parallel", "search"}  # every level compared at once, or a pipelined binary search
 MULTIPLIER_STYLES = {"lut", "dsp"}          # fabric multipliers, or DSP slices with packed narrow products
+RAM_STYLES = {"auto", "distributed", "block", "ultra"}  # weight and threshold memories (FINN's ram_style)
 DSP_PRODUCT_BITS = 48                       # the P register of DSP48E1/E2
 
 
 @dataclass(frozen=True)
 class DspPacking:
-    """`lanes` signed products w_i·x of one shared input x from one DSP multiply: the weights of
-    neighbouring PEs packed `spacing` = W + A bits apart into the DSP's A port (hls/common.h
-    packed_lane undoes it exactly: every product lies strictly inside ±2^(spacing−1))."""
+    """`lanes` signed dot products from one chain of DSPs: the weights of neighbouring PEs packed
+    `spacing` = W + A + ⌈log2 SIMD⌉ bits apart into the DSPs' A ports, each DSP multiplying one shared
+    input element, the chain adding the packed products (hls/mvau.h PackedDspMultipliers). Read out
+    exactly by hls/common.h packed_lane: every lane's sum of SIMD products lies strictly inside
+    ±2^(spacing−1)."""
     lanes: int
     spacing: int
     weight_bits: int
@@ -41,10 +44,11 @@ class DspPacking:
         return np.asarray(packed, dtype=np.int64)
 
 
-def dsp_packing(weight_bits: int, in_bits: int, port_bits: int) -> DspPacking:
+def dsp_packing(weight_bits: int, in_bits: int, port_bits: int, dot_length: int = 1) -> DspPacking:
     """As many W-bit weights as fit the DSP's `port_bits`-wide signed A port (25 on DSP48E1, 27 on
-    DSP48E2) at W + A bits apart, and whose products fit its 48-bit P register."""
-    spacing = weight_bits + in_bits
+    DSP48E2) at W + A + ⌈log2 dot_length⌉ bits apart (room for a chain of `dot_length` products),
+    and whose sums fit its 48-bit P register."""
+    spacing = weight_bits + in_bits + max(0, int(dot_length - 1).bit_length())
     if weight_bits > port_bits or spacing > DSP_PRODUCT_BITS:
         raise ValueError(f"a {weight_bits}-bit × {in_bits}-bit product does not fit a DSP with a {port_bits}-bit port")
     lanes = min((port_bits - weight_bits) // spacing + 1, DSP_PRODUCT_BITS // spacing)
@@ -61,7 +65,8 @@ class _Thresholded(DataflowOp):
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"ActVal": ("i", False, 0), "noActivation": ("i", False, 0),
                                                "accDataType": ("s", False, "INT32"),
-                                               "thresholdStyle": ("s", False, "parallel", THRESHOLD_STYLES)}
+                                               "thresholdStyle": ("s", False, "parallel", THRESHOLD_STYLES),
+                                               "ramStyle": ("s", False, "auto", RAM_STYLES)}
 
     def activate(self, context, acc: np.ndarray, threshold_input: int) -> np.ndarray:
         if self.get_nodeattr("noActivation"):
@@ -91,7 +96,7 @@ class MVAU(_Thresholded):
         if self.get_nodeattr("resType") != "dsp":
             return None
         bits = (DataType[self.get_nodeattr(a)].bitwidth() for a in ("weightDataType", "inputDataType"))
-        return dsp_packing(*bits, self.get_nodeattr("dspPortBits"))
+        return dsp_packing(*bits, self.get_nodeattr("dspPortBits"), self.get_nodeattr("SIMD"))
 
     def execute_node(self, context, graph):
         x, w = self.input_array(context, 0), self.input_array(context, 1)
