@@ -172,3 +172,17 @@ def test_exact_scorer_refuses_other_chunk_lengths(shipped, tmp_path):
         dataflow_graph(tmp_path / "b", 4200)
     with pytest.raises(FlowError, match="none of final.onnx"):
         dataflow_graph(tmp_path, None)
+
+
+def test_exact_cli_errors_are_one_line(shipped, tmp_path, capsys):
+    read_file = data_file(FAST5_DIR) / f"{SHORT_READ}.fast5"
+    (tmp_path / "b").mkdir()
+    shipped["rubicall_pynq"].save(str(tmp_path / "b" / "dataflow.onnx"))
+    (tmp_path / "empty").mkdir()
+    for args, needle in [(["--exact", tmp_path / "empty"], "not a build directory"),
+                         (["--exact", tmp_path / "b", "--chunk-len", "4200"], "chunks of 600 samples"),
+                         ([tmp_path / "b"], "with --exact")]:
+        assert main(["basecall", *args, read_file, "-o", tmp_path / "x.fastq"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "x.fastq").exists()
