@@ -181,6 +181,8 @@ def test_page_carries_the_key_numbers(rendered):
     assert "0.326× (32.6%)" in text  # vs MinION 2,048,000 samples/s
     assert "2,048,000" in text and "| 0.7% |" in text  # vs one sample per clock (1e8)
     assert "68,843" in text  # bases/s = 667,079 × 0.1032
+    # effective (new) signal, derived: 4,200 / 7 = 600 samples overlap, 158.828 × 3,600 = 571,782
+    assert "600 of each chunk" in text and "571,782" in text
     # resources vs budget
     totals = sample_report()["estimate"]["totals"]
     assert f"| LUT | 53,200 | 45,220 | {totals['lut']:,} | {100 * totals['lut'] / 53200:.1f}% |" in text
@@ -189,7 +191,7 @@ def test_page_carries_the_key_numbers(rendered):
     # calibration table
     assert "| `MVAU` | LUT | 10.9% | 1.2% |" in text
     # per node, bottleneck marked; FIFO table; timings; vendor skipped line; artifact links
-    assert "| 32 | **MVAU_8** (bottleneck) | MVAU | 8 | 16 | 627,200 |" in text
+    assert "| 32 | **MVAU_8** (bottleneck) | MVAU | 8 | 16 | — | 627,200 |" in text  # no styles in this report
     assert "| `s_MVAU_0_Thresholding_0` | MVAU_0 → Thresholding_0 | 32 | 2 | 1 |" in text
     assert "| **total** | **31.30** |" in text and "| cyclesim | 21.70 |" in text
     assert "Skipped: vitis_hls/vivado not on PATH" in text

@@ -7,11 +7,13 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from flow.data.chunks import default_overlap
 from flow.decode.ctc import greedy_decode
 from flow.ir.golden import GoldenResult
 
 MINION_SAMPLES_PER_S = 512 * 4000  # 512 channels at 4 kHz
 METRICS = ("lut", "ff", "bram18", "uram", "dsp")
+STYLE_ATTRS = ("resType", "thresholdStyle", "ramStyle", "TapsPerBeat")
 
 
 def _bases_per_sample(build_dir: Path, real_chunks: int, chunk_len: int, scale: np.ndarray) -> float:
@@ -34,7 +36,9 @@ def _node_rows(model: ModelWrapper, raw: dict, cal: dict, sim_nodes: dict | None
             continue
         op = getCustomOp(node)
         attrs = op.get_nodeattr_types()
-        row = {"name": node.name, "op_type": node.op_type, "PE": op.get_nodeattr("PE") if "PE" in attrs else None,
+        styles = {a: op.get_nodeattr(a) for a in STYLE_ATTRS if a in attrs}
+        row = {"name": node.name, "op_type": node.op_type, "styles": styles,
+               "PE": op.get_nodeattr("PE") if "PE" in attrs else None,
                "SIMD": op.get_nodeattr("SIMD") if "SIMD" in attrs else None, "in_width": op.in_width(),
                "out_width": op.out_width(), "estimate": raw[node.name].as_dict(), "calibrated": cal[node.name].as_dict()}
         if sim_nodes is not None and identifier(node.name) in sim_nodes:
@@ -135,10 +139,13 @@ def write_report(b, results: dict) -> dict:
         report["aie"] = aie_cost(model, b.target.aie)
         chunks_per_s = report["aie"]["chunks_per_s"]
     samples = chunks_per_s * b.cfg.chunk_len
+    overlap = default_overlap(b.cfg.chunk_len, int(report["stride"] or 1))
+    effective = chunks_per_s * (b.cfg.chunk_len - overlap)  # the overlap is signal seen twice, not new signal
     report["throughput"] = {
-        "chunks_per_s": chunks_per_s, "samples_per_s": samples, "bases_per_s": samples * bps if bps else None,
+        "chunks_per_s": chunks_per_s, "samples_per_s": samples, "overlap_samples": overlap,
+        "effective_samples_per_s": effective, "bases_per_s": effective * bps if bps else None,
         "bases_per_sample": bps, "bases_per_sample_source": source, "minion_samples_per_s": MINION_SAMPLES_PER_S,
-        "minion_fraction": samples / MINION_SAMPLES_PER_S, "one_sample_per_clock_samples_per_s": clock,
+        "minion_fraction": effective / MINION_SAMPLES_PER_S, "one_sample_per_clock_samples_per_s": clock,
         "one_sample_per_clock_fraction": samples / clock}
     report["calibration"] = _calibration(b, model, raw, cyclesim)
     if "codegen" in results:

@@ -9,6 +9,15 @@ from flow.data.read import Read, encode_bases
 from flow.errors import FlowError
 
 
+OVERLAP_FRACTION = 7  # neighbouring basecall chunks share a seventh of a chunk (600 of 4200 samples)
+
+
+def default_overlap(chunk_len: int, stride: int = 1) -> int:
+    """Samples that neighbouring chunks of a read share by default (a multiple of the model stride):
+    signal seen twice, so not new signal for throughput (the build's effective samples/s)."""
+    return chunk_len // OVERLAP_FRACTION // stride * stride
+
+
 def labelled_chunks(read: Read, chunk_len: int, min_bases: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Consecutive chunks of the aligned part of a read, each with the bases inside it.
 

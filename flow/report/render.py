@@ -20,6 +20,7 @@ import os
 import secrets
 from pathlib import Path
 
+from flow.data.chunks import default_overlap
 from flow.report.schema import MINION_SAMPLES_PER_S, RESOURCES, validate_report
 
 PLOTS = ("utilisation.png", "resources.png", "cycles.png", "fifos.png")
@@ -167,12 +168,16 @@ def _throughput(report: dict) -> dict:
     if t.get("samples_per_s") is None and t["chunks_per_s"] is not None and report.get("chunk_len"):
         t["samples_per_s"] = t["chunks_per_s"] * report["chunk_len"]
     sps = t.get("samples_per_s")
-    if t.get("bases_per_s") is None and sps is not None and t.get("bases_per_sample") is not None:
-        t["bases_per_s"] = sps * t["bases_per_sample"]
+    if t.get("effective_samples_per_s") is None and t["chunks_per_s"] is not None and report.get("chunk_len"):
+        t.setdefault("overlap_samples", default_overlap(report["chunk_len"], int(report.get("stride") or 1)))
+        t["effective_samples_per_s"] = t["chunks_per_s"] * (report["chunk_len"] - t["overlap_samples"])
+    eff = t.get("effective_samples_per_s")
+    if t.get("bases_per_s") is None and eff is not None and t.get("bases_per_sample") is not None:
+        t["bases_per_s"] = eff * t["bases_per_sample"]
     t.setdefault("minion_samples_per_s", MINION_SAMPLES_PER_S)
     t.setdefault("one_sample_per_clock_samples_per_s", clock_hz)
-    if t.get("minion_fraction") is None and sps is not None:
-        t["minion_fraction"] = sps / t["minion_samples_per_s"]
+    if t.get("minion_fraction") is None and eff is not None:
+        t["minion_fraction"] = eff / t["minion_samples_per_s"]
     if t.get("one_sample_per_clock_fraction") is None and sps is not None and t["one_sample_per_clock_samples_per_s"]:
         t["one_sample_per_clock_fraction"] = sps / t["one_sample_per_clock_samples_per_s"]
     return t
@@ -386,12 +391,14 @@ def _throughput_section(report: dict) -> list[str]:
         return out + ["not available", ""]
     mhz = report["clock_mhz"]
     rows = [["chunks/s", f"{_num(t['chunks_per_s'])}{_si(t['chunks_per_s'])}"],
-            ["samples/s", f"{_num(t.get('samples_per_s'))}{_si(t.get('samples_per_s'))}"],
+            ["samples/s (raw: every chunk sample)", f"{_num(t.get('samples_per_s'))}{_si(t.get('samples_per_s'))}"],
+            [f"effective samples/s (new signal: {_num(t.get('overlap_samples'))} of each chunk's samples overlap the "
+             "previous chunk)", f"{_num(t.get('effective_samples_per_s'))}{_si(t.get('effective_samples_per_s'))}"],
             ["bases/s", f"{_num(t.get('bases_per_s'))}{_si(t.get('bases_per_s'))}"],
             ["bases per sample", f"{_num(t.get('bases_per_sample'))}"
                                  + (f" (measured on {t['bases_per_sample_source']})" if t.get("bases_per_sample_source")
                                     else "")],
-            [f"vs MinION real time ({_num(t['minion_samples_per_s'])} samples/s = 512 channels × 4 kHz)",
+            [f"effective vs MinION real time ({_num(t['minion_samples_per_s'])} samples/s = 512 channels × 4 kHz)",
              "—" if t.get("minion_fraction") is None else f"{t['minion_fraction']:.3g}× ({_frac(t['minion_fraction'])})"],
             [f"vs one sample per clock ({_num(t['one_sample_per_clock_samples_per_s'])} samples/s at {_num(mhz)} MHz)",
              _frac(t.get("one_sample_per_clock_fraction"))]]
@@ -479,14 +486,15 @@ def _nodes_section(report: dict) -> list[str]:
     has_cal = any(n.get("calibrated") for n in nodes)
     has_sim = any(n.get("cyclesim") for n in nodes)
     chunks = _sim_chunks(report)
-    header = ["#", "node", "op", "PE", "SIMD", "cycles / chunk"] + (["calibrated cycles"] if has_cal else []) + \
+    header = ["#", "node", "op", "PE", "SIMD", "styles", "cycles / chunk"] + (["calibrated cycles"] if has_cal else []) + \
              ["LUT", "FF", "BRAM18"] + (["URAM"] if show_uram else []) + ["DSP"] + \
              ([f"sim busy / chunk", "busy / starved / blocked"] if has_sim else [])
     rows = []
     for i, n in enumerate(nodes):
         e = _usage(n, "estimate")
         name = f"**{n['name']}** (bottleneck)" if n["name"] == bottleneck else n["name"]
-        row = [i, name, n["op_type"], n.get("PE"), n.get("SIMD"), e.get("cycles")]
+        styles = " ".join(f"{k}={v}" for k, v in (n.get("styles") or {}).items()) or "—"
+        row = [i, name, n["op_type"], n.get("PE"), n.get("SIMD"), styles, e.get("cycles")]
         if has_cal:
             row.append(_usage(n, "calibrated").get("cycles"))
         row += [e.get("lut"), e.get("ff"), e.get("bram18")] + ([e.get("uram")] if show_uram else []) + [e.get("dsp")]
