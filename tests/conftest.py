@@ -127,11 +127,12 @@ echo "vitis_hls $PWD" >> "$FAKE_TOOL_LOG"
 mkdir -p rubicon_hls/sol1/syn/report
 echo "<profile/>" > rubicon_hls/sol1/syn/report/csynth.xml
 """
-# With FAKE_VIVADO_KILLS_BUILD=<file> it writes its pid there, sends SIGTERM to the build that
-# started it and would go on for half a minute: a kill that lands while a vendor tool runs.
+# With FAKE_VIVADO_KILLS_BUILD=<file> it starts a half-minute program (as the real launcher
+# script starts the real Vivado), writes that program's pid to the file, and sends SIGTERM to the
+# build that started it: a kill that lands while a vendor tool runs.
 FAKE_VIVADO = """#!/bin/sh
 echo "vivado $PWD" >> "$FAKE_TOOL_LOG"
-if [ -n "$FAKE_VIVADO_KILLS_BUILD" ]; then echo $$ > "$FAKE_VIVADO_KILLS_BUILD"; kill -TERM $PPID; sleep 30; fi
+if [ -n "$FAKE_VIVADO_KILLS_BUILD" ]; then sleep 30 & echo $! > "$FAKE_VIVADO_KILLS_BUILD"; kill -TERM $PPID; wait; fi
 mkdir -p reports ../driver
 for f in reports/utilization.rpt reports/utilization_hier.rpt reports/timing_summary.rpt ../driver/rubicon.bit \\
          ../driver/rubicon.hwh; do echo "$f" > $f; done

@@ -153,8 +153,8 @@ class Build:
 
         model = ModelWrapper(str(self.dir / "final.onnx"))
         self.net = write_sources(model, self.dir / "hls")
-        paths = {"tcl_hls": write_hls_tcl(self.dir, self.net, self.target),
-                 "tcl_vivado": write_vivado_tcl(self.dir, self.net, self.target),
+        paths = {"tcl_hls": write_hls_tcl(self.dir, self.net, self.target, model_name=self.cfg.model),
+                 "tcl_vivado": write_vivado_tcl(self.dir, self.net, self.target, model_name=self.cfg.model),
                  "driver": write_driver(self.dir, self.net, self.target, model_name=self.cfg.model, **model_constants(model))}
         return {"artifacts": {k: str(Path(v).relative_to(self.dir)) for k, v in paths.items()}}
 
