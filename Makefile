@@ -18,7 +18,7 @@ help:
 	@echo "make bench-train    training steps/s and basecalling samples/s on this machine"
 	@echo "make train-data     simulate the training reads (random genome, never lambda) and cut chunks"
 	@echo "make train-shipped  train models/$(SIM_MODEL).pt on simulated reads, as shipped (resumes if interrupted)"
-	@echo "make eval-shipped   accuracy of the shipped model on simulated lambda and real reads"
+	@echo "make eval-shipped   float and exact (integer graph) accuracy of the board models on simulated lambda and real reads"
 	@echo "make export lower   QONNX export and the integer dataflow graph of MODEL into build/MODEL/"
 	@echo "make distill        the shipped board model: STUDENT on simulated reads (distill-baseline), then distilled from the real-data teacher"
 	@echo "make build          verified accelerator for MODEL on TARGET (default rubicall_pynq on pynq-z2) in build/TARGET/MODEL"
@@ -53,8 +53,10 @@ train-shipped: train-data
 	rubicon train $(SIM_MODEL) $(RUNS)/ds_train -o $(RUNS)/$(SIM_MODEL) --epochs 4 --checkpoint-every 200 --log-every 50 --seed 1
 	cp $(RUNS)/$(SIM_MODEL)/model.pt models/$(SIM_MODEL).pt
 
+# Every board model, float32 Brevitas and the exact integer dataflow graph the accelerator computes.
+EVAL_MODELS ?= rubicall_pynq heron_dp rubicall_s
 eval-shipped:
-	$(PYTHON) bench/eval_shipped.py --model $(MODEL) --runs $(RUNS)
+	$(PYTHON) bench/eval_shipped.py --model $(EVAL_MODELS) --runs $(RUNS)
 
 export:
 	mkdir -p $(BUILD)/$(MODEL)

@@ -83,6 +83,11 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, shared):
     assert result.returncode == 1
     assert "junk.fast5" in result.stderr and "1 failed" in result.stderr and result.stdout == ""
     assert len(read_fastq(out)) == 1  # the good read is still called
+    # only bad reads: no FASTQ at all (an empty one would look like a run that found nothing)
+    nothing = tmp_path / "nothing.fastq"
+    result = rubicon("basecall", "rubicall_s", tmp_path / "junk.fast5", "-o", nothing)
+    assert result.returncode == 1 and "junk.fast5" in result.stderr and "no read called" in result.stderr
+    assert not nothing.exists() and not nothing.with_name("nothing.fastq.partial").exists()
 
     for args, needle in [
         (("basecall", "no_such_model", good, "-o", tmp_path / "x.fastq"), "no_such_model"),

@@ -16,13 +16,13 @@ from tqdm import tqdm
 
 from flow.basecall.caller import call_read
 from flow.cli.common import staged_file
+from flow.data.chunks import default_overlap
 from flow.data.fastx import format_fastq
 from flow.data.read import ReadFailure
 from flow.data.readers import expand_inputs, iter_reads
 from flow.errors import FlowError
 
 DEFAULT_CHUNK_LEN = 4200
-OVERLAP_FRACTION = 7  # default overlap: a seventh of the chunk (600 of 4200 samples)
 
 
 def add_arguments(p):
@@ -75,17 +75,20 @@ def run(args):
     failures, n_calls, samples = [], 0, 0
     with _fastq_sink(args.out) as out:  # first, so an output that cannot be written fails before any work
         caller, chunk_len, stride = load_caller(args.model, args.exact, args.chunk_len)
-        overlap = args.overlap if args.overlap is not None else chunk_len // OVERLAP_FRACTION // stride * stride
+        overlap = args.overlap if args.overlap is not None else default_overlap(chunk_len, stride)
         for path in files:
             for read in tqdm(iter_reads(path), desc=f"basecall {path.name}", unit="read", file=sys.stderr):
                 if isinstance(read, ReadFailure):
-                    print(f"error: {read}", file=sys.stderr)
+                    tqdm.write(f"error: {read}", file=sys.stderr)  # on its own line, not inside the progress bar
                     failures.append(read)
                     continue
                 call = call_read(caller, read, chunk_len, overlap, args.beam)
                 out.write(format_fastq(call.read_id, call.sequence, call.quality, f"samples={call.samples} mean_q={call.mean_q:.1f}"))
                 n_calls += 1
                 samples += call.samples
+        if failures and not n_calls:  # nothing called (the errors are above): no output file
+            print(f"no read called; {len(failures)} failed (listed above)", file=sys.stderr)
+            raise SystemExit(1)
     where = args.out or "standard output"
     path = "integer dataflow graph" if args.exact else "float model"
     print(f"{n_calls} reads ({samples:,} samples, {path}) → {where}" + (f"; {len(failures)} failed (listed above)" if failures else ""),
