@@ -150,6 +150,8 @@ def test_fit_is_the_fastest_folding_within_budget(tiny):
     assert s["estimate"]["lut"] == complete.lut
     cycles = max(c.cycles for c in E.estimate_graph(folded).values())
     assert s["cycles_per_chunk"] == cycles
+    # what stops the next faster folding: LUTs, the one resource this board is short of
+    assert s["limited_by"]["resources"] == ["lut"] and s["limited_by"]["next_cycles_per_chunk"] < cycles
     # anything faster does not fit this budget
     with pytest.raises(FlowError, match="does not fit tiny-board.*LUT"):
         set_folding(tiny, board, cycles_target=cycles - 1, headroom=0.15, calibration=NOCAL)

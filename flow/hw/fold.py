@@ -256,6 +256,7 @@ def cheapest(unit: Unit, cycles_target: float, budget: np.ndarray) -> int | None
 
 CHOICE_TIME_LIMIT_S = 20.0
 PLUMBING_ROUNDS = 4
+PLUMBING_MARGIN = 1.5  # FIFO sizing deepens the default-depth FIFOs the budget check sees
 
 
 def best_choice(units: list[Unit], cycles_target: float, budget: np.ndarray) -> tuple[list[int], np.ndarray] | None:
@@ -287,6 +288,21 @@ def best_choice(units: list[Unit], cycles_target: float, budget: np.ndarray) -> 
     picked = np.rint(result.x).astype(bool)
     choice = [int(a[np.flatnonzero(picked[o:e])[0]]) for a, o, e in zip(allowed, offsets, offsets[1:])]
     return choice, sum(u.res[i] for u, i in zip(units, choice))
+
+
+def _limit(units: list[Unit], candidates: np.ndarray, chosen: int, budget: np.ndarray) -> dict | None:
+    """What stops the next faster cycle target: the resources whose budget alone, lifted, would let it
+    fit (or, with none, the target itself: a node at its fastest folding)."""
+    if chosen == 0:
+        return None
+    faster = float(candidates[chosen - 1])
+    binding = []
+    for j, r in enumerate(RES):
+        lifted = budget.copy()
+        lifted[j] = math.inf
+        if budget[j] > 0 and best_choice(units, faster, lifted) is not None:
+            binding.append(r)
+    return {"next_cycles_per_chunk": faster, "resources": binding}
 
 
 def chunk_samples(model: ModelWrapper) -> int:
@@ -445,7 +461,8 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
             if np.all(complete <= budget + 1e-9):
                 folded = trial
                 break
-            reserve = np.maximum(reserve, (complete - used) * 1.1)
+            reserve = np.maximum(reserve, (complete - used) * PLUMBING_MARGIN)
+        limit = _limit(units, candidates, lo, budget - reserve) if folded is not None else None
         if folded is None:
             if cycles_target is not None:
                 raise FlowError(f"no folding reaching {_fmt(cycles_target)} cycles per chunk fits {target.name}; "
@@ -460,7 +477,8 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
         "target": target.name, "mode": mode, "headroom": headroom, "cycles_target": cycles_target,
         "cycles_per_chunk": costs[bottleneck].cycles, "bottleneck": bottleneck,
         "chunks_per_s": clock / costs[bottleneck].cycles, "samples_per_s": clock / costs[bottleneck].cycles * samples,
-        "estimate": {r: getattr(tot, r) for r in RES}, "budget": dict(zip(RES, budget.tolist()))}))
+        "estimate": {r: getattr(tot, r) for r in RES}, "budget": dict(zip(RES, budget.tolist())),
+        "limited_by": limit if fit else None}))
     return folded
 
 

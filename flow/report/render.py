@@ -361,6 +361,11 @@ def _header(report: dict) -> list[str]:
         target = fold.get("target")
         rows.append(["folding", f"`{fold.get('mode')}`" + (f", target {_num(target)}" if target is not None else "")])
     rows.append(["bottleneck", _code(_bottleneck(report))])
+    limit = (fold or {}).get("limited_by")
+    if limit:
+        what = ", ".join(r.upper() for r in limit["resources"]) or "no budget: the bottleneck is at its fastest folding"
+        rows.append(["limited by", f"{what} (the next faster folding, {_num(limit['next_cycles_per_chunk'])} "
+                                   "cycles/chunk, does not fit)"])
     return [f"# Accelerator report: {report['model']} on {report['target']}", "",
             *_table(["", ""], rows), ""]
 

@@ -131,6 +131,12 @@ SCHEMA = Field("object", "report.json", fields={
         "bottleneck": Field("string|null", "Slowest node after folding", required=False),
         "cycles_per_chunk": Field("number", "Estimated cycles per chunk of the folded graph (slowest node)", "cycles",
                                   required=False, minimum=0),
+        "limited_by": Field("object", "What stops a faster folding (fit mode)", required=False, fields={
+            "next_cycles_per_chunk": Field("number", "The next faster cycle target that did not fit", "cycles",
+                                           minimum=0),
+            "resources": Field("array", "Resources whose budget alone, lifted, would let it fit (empty: the "
+                                        "bottleneck node is at its fastest folding)", items=Field("string", "resource")),
+        }),
     }),
     "nodes": Field("array", "Per-node folding, estimates and simulation counts, in graph order", items=NODE),
     "fifos": Field("array", "Every StreamingFIFO, in graph order (absent: FIFOs not inserted)", required=False,
@@ -164,7 +170,7 @@ SCHEMA = Field("object", "report.json", fields={
                               "chunks/s", minimum=0),
         "samples_per_s": Field("number", "Raw signal samples per second: chunks_per_s x chunk_len", "samples/s",
                                minimum=0),
-        "overlap_samples": Field("integer", "Samples that neighbouring basecall chunks share (seen twice)",
+        "overlap_samples": Field("int", "Samples that neighbouring basecall chunks share (seen twice)",
                                  "samples", required=False, minimum=0),
         "effective_samples_per_s": Field("number", "New signal per second: chunks_per_s x (chunk_len - overlap_samples)",
                                          "samples/s", required=False, minimum=0),
