@@ -1,4 +1,6 @@
 """Target files load, validate, and an unknown name lists the available ones."""
+from pathlib import Path
+
 import pytest
 
 from flow.errors import FlowError
@@ -105,3 +107,38 @@ def test_explicit_target_files_and_nothing_else(tmp_path, monkeypatch):
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(FlowError, match="list.yaml: a target file is a mapping"):
         load_target("list.yaml")
+
+
+def test_a_build_folds_for_a_target_file_of_the_users(tiny_basecaller, tmp_path, monkeypatch):
+    """An explicit target file (not in targets/) folds with calibration factors of 1.0, keys the fold
+    stage on that file, and the default build folder is named by the target's and model's stems."""
+    import yaml
+
+    from flow.build.pipeline import Build, BuildConfig
+    from flow.hw.targets import TARGETS_DIR
+    from flow.nn.checkpoint import save_model
+
+    board = yaml.safe_load((TARGETS_DIR / "pynq-z2.yaml").read_text()) | {"name": "my-board"}
+    (tmp_path / "boards").mkdir()
+    target_file = tmp_path / "boards" / "my-board.yaml"
+    target_file.write_text(yaml.safe_dump(board))
+    save_model(tiny_basecaller, tmp_path / "tiny.pt")
+    monkeypatch.chdir(tmp_path)
+    cfg = BuildConfig(model=str(tmp_path / "tiny.pt"), target=str(target_file), chunk_len=312)
+    assert cfg.build_dir == Path("build") / "my-board" / "tiny"
+    b = Build(cfg)
+    assert not b.shipped_target and not b.calibration().factors
+    b.export()
+    b.lower()
+    b.fold()
+    assert (cfg.build_dir / "folded.onnx").exists()
+    key = b.manifest.data["stages"]["fold"]["key"]
+    target_file.write_text(yaml.safe_dump(board | {"clock_mhz": 90}))  # the fold stage is keyed on the file
+    again = Build(cfg)
+    again.export()
+    again.lower()
+    again.fold()
+    assert again.manifest.data["stages"]["fold"]["key"] != key
+    with pytest.raises(FlowError, match="no_such_model"):
+        Build(BuildConfig(model="no_such_model", target=str(target_file), out=tmp_path / "never"))
+    assert not (tmp_path / "never").exists()

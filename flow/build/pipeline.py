@@ -41,7 +41,8 @@ class BuildConfig:
 
     @property
     def build_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("build") / self.target / self.model
+        """-o, else build/<target>/<model> by name (a model or target given as a path adds only its stem)."""
+        return Path(self.out) if self.out else Path("build") / Path(self.target).stem / Path(self.model).stem
 
 
 class Build:
@@ -50,10 +51,24 @@ class Build:
 
         self.cfg = cfg
         self.target = load_target(cfg.target)
+        resolve_model(cfg.model)  # a model that is not there fails before the build folder exists
         self.dir = cfg.build_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest(self.dir)
         self.timing: dict[str, float] = {}
+
+    @property
+    def shipped_target(self) -> bool:
+        """A target of targets/ (it has a stored calibration); else a target file of the user's."""
+        from flow.hw.targets import TARGETS_DIR
+
+        return self.target.source is None or Path(self.target.source).resolve().parent == TARGETS_DIR.resolve()
+
+    def calibration(self):
+        """The target's stored calibration (factors of 1.0 for a target file of the user's)."""
+        from flow.hw.calibration import Calibration, load_calibration
+
+        return load_calibration(self.target.name) if self.shipped_target else Calibration(target=self.target.name)
 
     def _stage(self, name: str, params: dict, files: list[Path], code: tuple[str, ...], outputs, work):
         """Run `work()` unless the manifest has it done with the same key; returns its result dict.
@@ -100,10 +115,12 @@ class Build:
 
             fit = self.cfg.fps is None and self.cfg.samples_per_s is None
             folded = set_folding(ModelWrapper(str(self.dir / "dataflow.onnx")), self.target, fps=self.cfg.fps,
-                                 samples_per_s=self.cfg.samples_per_s, fit=fit, headroom=self.cfg.headroom)
+                                 samples_per_s=self.cfg.samples_per_s, fit=fit, headroom=self.cfg.headroom,
+                                 calibration=self.calibration())
             insert_dwcs(folded).save(str(self.dir / "folded.onnx"))
-        cal = calibration_path(self.target.name)
-        files = [self.dir / "dataflow.onnx", TARGETS_DIR / f"{self.target.name}.yaml"] + ([cal] if cal.exists() else [])
+        cal = calibration_path(self.target.name) if self.shipped_target else None
+        target_file = Path(self.target.source) if self.target.source else TARGETS_DIR / f"{self.target.name}.yaml"
+        files = [self.dir / "dataflow.onnx", target_file] + ([cal] if cal is not None and cal.exists() else [])
         self._stage("fold", {"fps": self.cfg.fps, "samples_per_s": self.cfg.samples_per_s, "headroom": self.cfg.headroom},
                     files, ("flow/hw",), ["folded.onnx"], work)
 

@@ -9,6 +9,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from flow.data.chunks import default_overlap
 from flow.decode.ctc import greedy_decode
+from flow.errors import FlowError
 from flow.ir.golden import GoldenResult
 
 MINION_SAMPLES_PER_S = 512 * 4000  # 512 channels at 4 kHz
@@ -83,6 +84,9 @@ def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> di
     cal = fit_factors(records, target=b.target.name)
     path = save_calibration(cal, b.dir / "calibration.yaml")
     if b.cfg.update_calibration:  # what folding and the search read next time
+        if not b.shipped_target:
+            raise FlowError(f"--update-calibration stores factors in targets/ for a shipped target; {b.target.source} "
+                            f"is not one (this build's factors are in {path})")
         save_calibration(cal, b.target.name)
     return {"file": str(path.relative_to(b.dir)), "error_before": estimate_error(records),
             "error_after": estimate_error(records, cal)}
@@ -90,14 +94,13 @@ def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> di
 
 def write_report(b, results: dict) -> dict:
     """report.json from the stages' results, then report.md and its plots."""
-    from flow.hw.calibration import load_calibration
     from flow.hw.estimate import estimate_graph, total
     from flow.hw.fold import folding_summary
     from flow.report.render import render_report
 
     final = b.dir / ("final.onnx" if (b.dir / "final.onnx").exists() and b.target.builds_hardware else "folded.onnx")
     model = ModelWrapper(str(final))
-    calibration = load_calibration(b.target.name)
+    calibration = b.calibration()
     raw = estimate_graph(model, target=b.target)
     cal = estimate_graph(model, calibration, target=b.target)
     cyclesim = results.get("cyclesim")
