@@ -2,8 +2,9 @@
 
 Determinism: the model is initialised from the seed, and the batch order of epoch e is a
 permutation drawn from (seed, e), so the data a step sees depends only on the step number.
-A checkpoint holds weights, optimiser state and the step; resuming from it replays the
-remaining steps exactly as an uninterrupted run would.
+A checkpoint holds weights, optimiser state, the step and the losses of the logging window
+still open (a checkpoint need not fall on a log row); resuming from it replays the remaining
+steps, and writes the remaining log rows, exactly as an uninterrupted run would.
 """
 import math
 import signal
@@ -158,6 +159,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     valid_log = CsvLog(out_dir / "valid_log.csv", VALID_FIELDS)
     step = 0
     state = None
+    running = []  # per-step losses since the last train_log row
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if state["spec"] != spec.to_dict() or _resumable(state["config"]) != _resumable(asdict(cfg)):
@@ -169,6 +171,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
+        running = [list(row) for row in state.get("running", [])]
         print(f"resuming from {ckpt_path} at step {step}/{last}")
     train_log.truncate_after(step)
     valid_log.truncate_after(step)
@@ -176,14 +179,13 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
 
     def save_checkpoint():
         atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                     "spec": spec.to_dict(), "config": asdict(cfg)}, ckpt_path)
+                     "running": running, "spec": spec.to_dict(), "config": asdict(cfg)}, ckpt_path)
 
     # Ctrl-C / SIGTERM finish the current step, save a checkpoint and stop, so the
     # checkpoint always matches the step count it records.
     stop = []
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
     model.train()
-    running = []
     bar = tqdm(total=last, initial=step, desc=f"train {spec.name}", unit="step", dynamic_ncols=True)
     try:
         while step < last:
