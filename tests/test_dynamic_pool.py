@@ -13,6 +13,7 @@ from flow.basecall.caller import stitch_variable_rate
 from flow.data.chunks import write_chunk_dataset
 from flow.errors import FlowError
 from flow.ir.ops.base import DOMAIN
+from flow.ir.reference import dynamic_pool_frames
 from flow.nn.config import load_model_spec, parse_model
 from flow.nn.dynamic_pool import DynamicPool, dynamic_pool, dynamic_pool_direct, pool_int_torch, truncated_cumsum
 from flow.numerics.dynamic_pool import (DynamicPoolFormat, build_luts, choose_format, dynamic_pool_int, format_attributes,
@@ -207,8 +208,9 @@ def test_quantized_training_pass_is_exact_and_has_gradients():
 
 
 def test_integer_paths_agree_on_random_formats():
-    """The vectorised torch integers equal the streaming reference on random formats and data,
-    with thresholds 1, 2, 3, ... so every accumulator difference would show."""
+    """The streaming integers (golden op), the vectorised torch integers (the quantized layer) and
+    the float64 reference's direct formulation agree on random formats and data, with thresholds
+    1, 2, 3, ... so every accumulator difference would show."""
     rng = np.random.default_rng(0)
     thresholds = np.arange(1, 1 << 12, dtype=np.int64)
     saturated = overflowed = 0
@@ -228,6 +230,9 @@ def test_integer_paths_agree_on_random_formats():
         if rng.random() < 0.2:
             luts[1] = 0  # all moves zero
         ref, count, overflow = dynamic_pool_int(feats, a, b, fmt, luts, thresholds)
+        direct, n_direct, over_direct = dynamic_pool_frames(feats.T[None], a[None], b[None], format_attributes(fmt),
+                                                            luts, thresholds)
+        assert np.array_equal(direct[0].T, ref) and n_direct[0] == count and over_direct[0] == overflow
         w = torch.from_numpy(luts[0][lut_index(a, fmt.lut_bits, fmt.a_shift)])[None]
         m = torch.from_numpy(luts[1][lut_index(b, fmt.lut_bits, fmt.b_shift)])[None]
         out, n, over, _, _ = pool_int_torch(torch.from_numpy(feats).T[None].contiguous(), w, m, fmt,
@@ -305,12 +310,14 @@ LUTS = np.stack([np.full(16, 128), np.arange(16) % 16]).astype(np.int64)  # w = 
 
 
 def _edge(feats, move_index, fmt=EDGE, thr=THR, luts=LUTS):
-    """Run one chunk through the golden op and the reference: features [T, C], move table index per step."""
+    """Run one chunk through the golden op (streaming) and the float64 reference's direct
+    formulation: features [T, C], move table index per step."""
     t, c = feats.shape
     ab = np.stack([np.zeros(t, dtype=np.int64), np.asarray(move_index) - 8], axis=-1)
     frames, count, overflow = _run(_graph(1, t, c, fmt, luts, thr), feats[None], ab[None])
-    ref = dynamic_pool_int(feats, ab[:, 0], ab[:, 1], fmt, luts, thr)
-    assert np.array_equal(frames[0], ref[0]) and count[0] == ref[1] and overflow[0] == ref[2]
+    ref, ref_count, ref_overflow = dynamic_pool_frames(feats.T[None], ab[None, :, 0], ab[None, :, 1],
+                                                       format_attributes(fmt), luts, thr)
+    assert np.array_equal(frames[0], ref[0].T) and count[0] == ref_count[0] and overflow[0] == ref_overflow[0]
     return frames[0], int(count[0]), int(overflow[0])
 
 
@@ -435,14 +442,50 @@ def test_one_dynamic_pool_per_model():
         parse_model({"name": "t", "layers": [{"type": "dynamic_pool", "channels": 4}] * 2}, "m.yaml")
 
 
+def _ctc_nll(log_probs: np.ndarray, labels: list[int]) -> float:
+    """−log p(labels | frames) by the CTC forward recursion (Graves 2006), float64: log_probs [T, C]."""
+    ext = [0]
+    for label in labels:
+        ext += [label, 0]  # blank, l1, blank, l2, ..., blank
+    alpha = np.full(len(ext), -np.inf)
+    alpha[:2] = log_probs[0, ext[:2]]
+    for t in range(1, len(log_probs)):
+        prev = alpha.copy()
+        for s in range(len(ext)):
+            paths = [prev[s]] + ([prev[s - 1]] if s >= 1 else [])
+            if s >= 2 and ext[s] != 0 and ext[s] != ext[s - 2]:
+                paths.append(prev[s - 2])  # skip the blank between two different labels
+            alpha[s] = np.logaddexp.reduce(paths) + log_probs[t, ext[s]]
+    return -float(np.logaddexp(alpha[-1], alpha[-2]))
+
+
+def _expected_ctc(log_probs: torch.Tensor, y, y_len, frames) -> dict[str, float]:
+    """The documented loss from its definition: CTC per row over its valid frames, divided by the
+    label length and averaged over rows (torch's reduction="mean"); smoothing = −Σ over valid frames
+    of log p · prior (blank 0.4, the four bases 0.1/4 each) / (valid frames · classes)."""
+    lp = log_probs.double().numpy()
+    rows = range(lp.shape[1])
+    ctc = np.mean([_ctc_nll(lp[: frames[n], n], y[n, : y_len[n]].tolist()) / int(y_len[n]) for n in rows])
+    prior = np.array([0.4, 0.025, 0.025, 0.025, 0.025])
+    smooth = -sum(float((lp[: frames[n], n] @ prior).sum()) for n in rows) / (sum(int(frames[n]) for n in rows) * 5)
+    return {"ctc": ctc, "smooth": smooth, "total": ctc + smooth}
+
+
 def test_ctc_ignores_padded_frames():
     torch.manual_seed(0)
     log_probs = torch.log_softmax(torch.randn(30, 2, 5), -1)
     y, y_len = torch.tensor([[1, 2, 3], [2, 2, 4]]), torch.tensor([3, 3])
-    full = torch.tensor([30, 30])
-    a, b = ctc_loss(log_probs, y, y_len), ctc_loss(log_probs, y, y_len, full)
-    assert all(torch.equal(a[k], b[k]) for k in a)  # fixed-rate models: unchanged
+    # fixed-rate models (no lengths: every frame counts) and explicit full lengths give the loss
+    # of its definition, computed independently here
+    for lengths in (None, torch.tensor([30, 30])):
+        got = ctc_loss(log_probs, y, y_len, lengths)
+        for key, value in _expected_ctc(log_probs, y, y_len, [30, 30]).items():
+            assert float(got[key]) == pytest.approx(value, rel=1e-5), key
     short = torch.tensor([20, 25])
+    got = ctc_loss(log_probs, y, y_len, short)
+    for key, value in _expected_ctc(log_probs, y, y_len, [20, 25]).items():
+        assert float(got[key]) == pytest.approx(value, rel=1e-5), key
+    # what lies past a row's length changes nothing
     garbage = log_probs.clone()
     garbage[20:, 0] = torch.log_softmax(torch.randn(10, 5), -1)
     garbage[25:, 1] = torch.log_softmax(torch.randn(5, 5), -1)
