@@ -1,5 +1,8 @@
 """Vendor-tool scripts and the PYNQ driver: contents, errors, and the driver's whole data path
-against a fake PYNQ whose DMA runs the golden model (no Xilinx tools, no board)."""
+against a fake PYNQ that replays the C-simulation of the generated accelerator: the driver's input
+beats must be those the C++ consumed, and its logits, unpacked from the C++'s output beats, must
+equal the golden model's (no Xilinx tools, no board)."""
+import copy
 import importlib.util
 import logging
 import os
@@ -13,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_CHUNK
 from flow.codegen import beats
 from flow.codegen import vendor
 from flow.codegen.driver import model_constants, write_driver
@@ -21,7 +25,7 @@ from flow.codegen.vendor import dma_plan, run_vendor_flow, vendor_paths, vendor_
 from flow.errors import FlowError
 from flow.hw.fold import insert_dwcs
 from flow.hw.targets import load_target
-from flow.ir.golden import quantize_input, run_dataflow, run_dataflow_outputs
+from flow.ir.golden import quantize_input
 
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 CHUNK = 96
@@ -49,19 +53,7 @@ def driver_module(tiny, tmp_path):
 
 def _load_driver(model, net, tmp_path):
     """The generated driver, imported from its file with `import pynq` made to fail."""
-    path = write_driver(tmp_path, net, load_target("pynq-z2"), model_name="tiny", **model_constants(model))
-    saved = sys.modules.get("pynq", "absent")
-    sys.modules["pynq"] = None  # any import of pynq at module level would raise here
-    try:
-        spec = importlib.util.spec_from_file_location("rubicon_driver_under_test", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if saved == "absent":
-            del sys.modules["pynq"]
-        else:
-            sys.modules["pynq"] = saved
-    return module
+    return _import_driver(write_driver(tmp_path, net, load_target("pynq-z2"), model_name="tiny", **model_constants(model)))
 
 
 def test_hls_tcl_names_part_clock_top_and_vectors(tiny, tmp_path):
@@ -139,15 +131,7 @@ def test_quantize_matches_the_golden_input(driver_module, tiny):
     assert np.array_equal(driver_module.quantize(x), quantize_input(model, x)[..., 0])
 
 
-# ------------------------------------------------------------------ a fake PYNQ
-
-
-def _unpack_input(beats_u64: np.ndarray, elem_bits: int, beat_bits: int) -> np.ndarray:
-    """The inverse of pack_input (what the hardware's input adapter does), for the fake DMA."""
-    per = beat_bits // elem_bits
-    lanes = (beats_u64[..., None] >> (np.arange(per, dtype=np.uint64) * np.uint64(elem_bits))) & np.uint64((1 << elem_bits) - 1)
-    ints = lanes.astype(np.int64).reshape(beats_u64.shape[0], -1)
-    return np.where(ints >= 1 << (elem_bits - 1), ints - (1 << elem_bits), ints)
+# ------------------------------------------------------------------ a board that replays the C-simulation
 
 
 class _Buffer(np.ndarray):
@@ -161,9 +145,14 @@ class _Buffer(np.ndarray):
         pass
 
 
-def _fake_pynq(model, d, length_bits):
-    """pynq with an Overlay holding an AXI DMA and the HLS IP: the IP runs the golden model on the
-    beats the DMA sends; every S2MM transfer ends at the chunk's TLAST, as in hardware."""
+def _replay_board(vectors, d, length_bits):
+    """pynq with an Overlay holding an AXI DMA and an HLS IP that computes nothing: it answers each
+    chunk the driver sends with the output beats the C-simulation of the generated top produced for
+    the same input beats (vectors/input_beats.npy → csim_output_beats.npy), and refuses a chunk the
+    C-simulation never saw. Every S2MM transfer ends at the chunk's TLAST, as in hardware."""
+    seen_in = np.load(vectors / "input_beats.npy")
+    seen_out = np.load(vectors / "csim_output_beats.npy")
+    assert seen_out.dtype == np.int32 and len(seen_in) == len(seen_out)
     log = {"sends": [], "recv": 0, "starts": []}
 
     class Ip:
@@ -187,17 +176,14 @@ def _fake_pynq(model, d, length_bits):
         def transfer(self, buf):
             assert ip.running and getattr(buf, "flushed", False)
             assert buf.nbytes < 1 << length_bits, "MM2S longer than the DMA length register"
-            beats_in = np.array(buf).reshape(-1, d.IN_BEATS)
+            beats_in = np.array(buf)
+            assert beats_in.dtype == seen_in.dtype and beats_in.shape[1:] == seen_in.shape[1:]
             assert len(beats_in) == ip.chunks
             log["sends"].append(len(beats_in))
-            ints = _unpack_input(beats_in, d.IN_ELEM_BITS, d.IN_BEAT_BITS)
-            outputs = run_dataflow_outputs(model, ints[..., None])
-            acc = outputs["global_out"].reshape(len(ints), -1)
-            assert acc.min() >= -2**31 and acc.max() < 2**31
-            if "frame_count" in outputs:  # the trailer beat: count | overflow << 31
-                trailer = (outputs["frame_count"] | outputs["frame_overflow"] << 31).astype(np.uint32).view(np.int32)
-                acc = np.concatenate([acc, trailer[:, None].astype(np.int64)], axis=1)
-            ip.pending = list(acc.astype(np.int32))
+            for chunk in beats_in:
+                match = np.flatnonzero((seen_in == chunk).all(axis=1))
+                assert len(match), "the driver sent input beats the C-simulation never received"
+                ip.pending.append(seen_out[match[0]].copy())
 
         def wait(self):
             pass
@@ -206,7 +192,8 @@ def _fake_pynq(model, d, length_bits):
         def transfer(self, buf):
             chunk = ip.pending.pop(0)
             flat = buf.reshape(-1)
-            flat[:len(chunk)] = chunk  # TLAST after OUT_BEATS beats ends the transfer
+            assert len(flat) >= len(chunk), "S2MM buffer shorter than the beats of one chunk"
+            flat[:len(chunk)] = chunk  # TLAST after the chunk's last beat ends the transfer
             log["recv"] += 1
             if not ip.pending:
                 ip.running = False
@@ -230,56 +217,120 @@ def _fake_pynq(model, d, length_bits):
     return types.SimpleNamespace(Overlay=Overlay, allocate=allocate), log
 
 
+def _import_driver(path):
+    """A generated driver imported from its file with `import pynq` made to fail."""
+    saved = sys.modules.get("pynq", "absent")
+    sys.modules["pynq"] = None  # any import of pynq at module level would raise here
+    try:
+        spec = importlib.util.spec_from_file_location(f"rubicon_driver_{abs(hash(str(path)))}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if saved == "absent":
+            del sys.modules["pynq"]
+        else:
+            sys.modules["pynq"] = saved
+    return module
+
+
+@pytest.fixture(scope="module")
+def built(tiny_build):
+    """conftest's tiny build: its generated driver, the C-simulation vectors, and what the golden
+    model expects (integer logits, the graph's logit scale)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, report = tiny_build
+    assert report["csim"]["bit_exact"]
+    root = cfg.build_dir
+    final = ModelWrapper(str(root / "final.onnx"))
+    return types.SimpleNamespace(driver=root / "driver" / "rubicon_driver.py", vectors=root / "vectors",
+                                 ints=np.load(root / "vectors" / "input_ints.npy")[..., 0],
+                                 expect=np.load(root / "vectors" / "golden.npy"),
+                                 scale=final.get_initializer("logit_scale").astype(np.float64),
+                                 length_bits=dma_plan(build_network(final)).length_bits)
+
+
 @pytest.mark.parametrize("batch", [None, 2])
-def test_driver_run_end_to_end_on_a_fake_board(driver_module, tiny, monkeypatch, batch):
-    model, net = tiny
-    d = driver_module
-    fake, log = _fake_pynq(model, d, dma_plan(net).length_bits)
+def test_driver_runs_the_built_accelerator_on_its_csim_beats(built, monkeypatch, batch):
+    """The build's own driver against a board replaying that build's C-simulation: the chunks it
+    packs are the beats the generated C++ consumed, and what it unpacks from the C++'s output beats
+    equals the golden model's logits."""
+    d = _import_driver(built.driver)
+    fake, log = _replay_board(built.vectors, d, built.length_bits)
     monkeypatch.setitem(sys.modules, "pynq", fake)
     if batch:
         monkeypatch.setattr(d, "MAX_BATCH", batch)
-    chunks = np.random.default_rng(3).normal(size=(5, CHUNK)).clip(-3, 3).astype(np.float32)
+    n = len(built.ints)
     acc = d.RubiconAccelerator("rubicon.bit")
-    int_logits, valid, logits = acc.run(d.quantize(chunks))
-    golden = run_dataflow(model, chunks)
-    assert int_logits.shape == (5, net.out_frames, net.classes)
-    assert np.array_equal(int_logits, golden.accumulators)
-    assert np.array_equal(logits, golden.logits)  # the embedded scales are exact
-    assert np.array_equal(valid, np.full(5, net.out_frames))
-    assert log["recv"] == 5 and sum(log["sends"]) == 5
-    assert log["sends"] == ([2, 2, 1] if batch else [5]) and log["starts"] == log["sends"]
+    int_logits, valid, logits = acc.run(built.ints)
+    assert int_logits.shape == built.expect.shape and len(np.unique(built.expect)) > 10
+    assert np.array_equal(int_logits, built.expect)
+    assert np.array_equal(logits, built.expect * built.scale)  # the embedded scales are the graph's
+    assert np.array_equal(valid, np.full(n, d.OUT_FRAMES))
+    assert log["recv"] == n and sum(log["sends"]) == n
+    expected_sends = [batch] * (n // batch) + ([n % batch] if n % batch else []) if batch else [n]
+    assert log["sends"] == expected_sends and log["starts"] == log["sends"]
     with pytest.raises(ValueError, match="quantize"):
-        acc.run(np.full((1, CHUNK), 1000))
-    with pytest.raises(ValueError, match=f"\\[N, {CHUNK}\\]"):
-        acc.run(np.zeros((1, CHUNK + 1), dtype=np.int64))
+        acc.run(np.full((1, d.CHUNK_SAMPLES), 1000))
+    with pytest.raises(ValueError, match=f"\\[N, {d.CHUNK_SAMPLES}\\]"):
+        acc.run(np.zeros((1, d.CHUNK_SAMPLES + 1), dtype=np.int64))
 
 
-def test_driver_returns_the_dynamic_pooling_frame_counts(tiny_dp, monkeypatch, tmp_path):
-    model = insert_dwcs(tiny_dp)  # the predictor writes one of {a, b} per beat at PE 1; the pool reads both
-    net = build_network(model)
-    d = _load_driver(model, net, tmp_path)
-    fake, log = _fake_pynq(model, d, dma_plan(net).length_bits)
+def test_driver_main_saves_the_csim_logits(built, tmp_path, monkeypatch):
+    """`python3 rubicon_driver.py chunks.npy` on float chunks: quantize, run, save."""
+    d = _import_driver(built.driver)
+    fake, _ = _replay_board(built.vectors, d, built.length_bits)
     monkeypatch.setitem(sys.modules, "pynq", fake)
-    chunks = np.random.default_rng(4).normal(size=(4, d.CHUNK_SAMPLES)).clip(-3, 3).astype(np.float32)
-    chunks[0] = 2.5  # a saturated chunk pools differently from noise
-    int_logits, valid, _ = d.RubiconAccelerator("rubicon.bit").run(d.quantize(chunks))
-    golden = run_dataflow(model, chunks)
-    assert d.TRAILER == 1 and d.OUT_BEATS == net.out_frames * net.classes + 1
-    assert np.array_equal(int_logits, golden.accumulators)
-    assert np.array_equal(valid, golden.frame_count) and len(set(valid.tolist())) > 1
-
-
-def test_driver_main_saves_logits(driver_module, tiny, tmp_path, monkeypatch):
-    model, _ = tiny
-    d = driver_module
-    fake, _ = _fake_pynq(model, d, 26)
-    monkeypatch.setitem(sys.modules, "pynq", fake)
-    chunks = np.random.default_rng(4).normal(size=(3, CHUNK)).astype(np.float32)
-    np.save(tmp_path / "c.npy", chunks)
+    np.save(tmp_path / "c.npy", built.ints * d.INPUT_SCALE)  # float chunks that quantize to the C-sim's inputs
     d.main([str(tmp_path / "c.npy"), "-o", str(tmp_path / "out.npz")])
     out = np.load(tmp_path / "out.npz")
-    assert np.array_equal(out["logits"], run_dataflow(model, chunks).logits)
     assert set(out.files) == {"int_logits", "valid_lengths", "logits"}
+    assert np.array_equal(out["int_logits"], built.expect) and np.array_equal(out["logits"], built.expect * built.scale)
+
+
+@pytest.fixture(scope="module")
+def dp_hardware(tiny_dp_basecaller, tmp_path_factory):
+    """conftest's dynamic-pooling basecaller with BatchNorm statistics settled on random signal (as
+    built, its layers after the pool quantize to 0 and every logit is 0), lowered at its default
+    folding: the generated C++, its C-simulation on four chunks (one saturated, some overflowing
+    Lmax) and the driver generated for the same network."""
+    from flow.codegen.csim import run_csim, write_vectors
+    from flow.codegen.project import write_sources
+    from flow.export.qonnx_export import export_model
+    from flow.hw.fold import insert_fifos
+    from flow.ir.lower import lower_qonnx
+
+    root = tmp_path_factory.mktemp("dp_hw")
+    basecaller = copy.deepcopy(tiny_dp_basecaller).train()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(3):
+            basecaller(torch.randn(4, 1, TINY_CHUNK, generator=gen).clamp(-2.5, 2.5))
+        basecaller.dynamic_pool.move_scale.fill_(1.2)  # the fixture's overflowing move scale, not the batches'
+    lowered = lower_qonnx(export_model(basecaller.eval(), root / "m.onnx", TINY_CHUNK))
+    model = insert_fifos(insert_dwcs(lowered))  # the predictor writes one of {a, b} per beat at PE 1; the pool reads both
+    net = write_sources(model, root / "hls")
+    chunks = np.random.default_rng(4).normal(size=(4, TINY_CHUNK)).clip(-3, 3)
+    chunks[0] = 2.5  # a saturated chunk pools differently from noise
+    write_vectors(model, net, quantize_input(model, chunks), root / "vectors")
+    _, cmp = run_csim(root / "hls", net, root / "vectors")
+    assert cmp.bit_exact
+    driver = write_driver(root, net, load_target("pynq-z2"), model_name="tiny_dp", **model_constants(model))
+    return types.SimpleNamespace(driver=driver, vectors=root / "vectors", chunks=chunks, net=net)
+
+
+def test_driver_returns_the_dynamic_pooling_frame_counts(dp_hardware, monkeypatch):
+    d = _import_driver(dp_hardware.driver)
+    fake, _ = _replay_board(dp_hardware.vectors, d, dma_plan(dp_hardware.net).length_bits)
+    monkeypatch.setitem(sys.modules, "pynq", fake)
+    int_logits, valid, _ = d.RubiconAccelerator("rubicon.bit").run(d.quantize(dp_hardware.chunks))
+    net = dp_hardware.net
+    assert d.TRAILER == 1 and d.OUT_BEATS == net.out_frames * net.classes + 1
+    expect = np.load(dp_hardware.vectors / "golden.npy")
+    assert np.array_equal(int_logits, expect) and len(np.unique(expect)) > 10
+    trailer = np.load(dp_hardware.vectors / "golden_trailer.npy")  # valid frames, overflow
+    assert np.array_equal(valid, trailer[:, 0]) and len(set(valid.tolist())) > 1
+    assert trailer[:, 1].any() and not trailer[:, 1].all()
 
 
 def test_driver_rejects_wrong_scales(tiny, tmp_path):
