@@ -95,6 +95,18 @@ template <unsigned long N>
 using counter_t = unsigned long;
 #endif
 
+// The beats of one chunk: next() counts one and is true at the chunk's last (then starts again).
+template <unsigned long BEATS>
+struct ChunkBeats {
+    counter_t<BEATS> beat = 0;
+    bool next() {
+#pragma HLS INLINE
+        if (++beat < BEATS) return false;
+        beat = 0;
+        return true;
+    }
+};
+
 // Nested loop counters of a chunk, innermost first, each wrapping at its limit; true when
 // all wrap together, i.e. the iteration just done was the chunk's last.
 template <unsigned A, unsigned B, typename CA, typename CB>

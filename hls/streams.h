@@ -36,8 +36,7 @@ struct Thresholding {
 // DuplicateStreams: every beat to both outputs in the same cycle.
 template <unsigned C, unsigned PE, unsigned T, typename TE>
 struct DuplicateStreams {
-    static constexpr unsigned long BEATS = (unsigned long)T * (C / PE);
-    counter_t<BEATS> beat = 0;
+    ChunkBeats<(unsigned long)T * (C / PE)> beats;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out0, typename Out1>
@@ -48,10 +47,7 @@ struct DuplicateStreams {
         const Word<TE, PE> x = in.read();
         out0.write(x);
         out1.write(x);
-        if (++beat == BEATS) {
-            beat = 0;
-            chunks_done++;
-        }
+        if (beats.next()) chunks_done++;
         return FIRED;
     }
 };
@@ -59,8 +55,7 @@ struct DuplicateStreams {
 // AddStreams: elementwise sum of two beats.
 template <unsigned C, unsigned PE, unsigned T, typename TA, typename TB, typename TO>
 struct AddStreams {
-    static constexpr unsigned long BEATS = (unsigned long)T * (C / PE);
-    counter_t<BEATS> beat = 0;
+    ChunkBeats<(unsigned long)T * (C / PE)> beats;
     unsigned chunks_done = 0;
 
     template <typename InA, typename InB, typename Out>
@@ -76,10 +71,7 @@ struct AddStreams {
             z.v[p] = TO(x.v[p]) + TO(y.v[p]);
         }
         out.write(z);
-        if (++beat == BEATS) {
-            beat = 0;
-            chunks_done++;
-        }
+        if (beats.next()) chunks_done++;
         return FIRED;
     }
 };
@@ -93,7 +85,7 @@ struct DataWidthConverter {
     static constexpr unsigned long OUT_BEATS = (unsigned long)T * (C / OUT_W);
     TE buf[CAP];
     counter_t<CAP> count = 0;
-    counter_t<OUT_BEATS> emitted = 0;
+    ChunkBeats<OUT_BEATS> emitted;
     unsigned chunks_done = 0;
 
     template <typename In, typename Out>
@@ -116,10 +108,7 @@ struct DataWidthConverter {
                 buf[i] = buf[i + OUT_W];
             }
             out.write(y);
-            if (++emitted == OUT_BEATS) {
-                emitted = 0;
-                chunks_done++;
-            }
+            if (emitted.next()) chunks_done++;
         }
         if (can_read) {
             const Word<TE, IN_W> x = in.read();

@@ -244,20 +244,32 @@ def dot_products(*, pe: int, simd: int, weight_bits: int, in_bits: int, res_type
 
 # ---------------------------------------------------------------- compute ops
 
+def _mac_unit(out_dim: tuple[str, int, int], in_dim: tuple[str, int, int], weight_bits: int, in_bits: int,
+              out_bits: int, acc_bits: int | None, in_signed: bool, no_activation: bool, levels: int | None,
+              threshold_style: str, thr_bits: int | None, uram: bool, ram_style: str):
+    """What MVAU and VVAU share: their folds ((name, size, PE) outputs, (name, size, SIMD) inputs of
+    the dot product), the accumulator width (the node's type, at most FINN's bound) and the
+    threshold unit after it. Returns (output folds, input folds, accumulator bits, thresholds)."""
+    (out_name, outs, pe), (in_name, ins, simd) = out_dim, in_dim
+    _check_fold(out_name, outs, pe, "PE")
+    _check_fold(in_name, ins, simd, "SIMD")
+    bound = acc_bound(ins, weight_bits, in_bits, in_signed)
+    acc = min(acc_bits, bound) if acc_bits else bound
+    L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
+    thr = threshold_unit(pe=pe, folds=outs // pe, levels=L, value_bits=acc, thr_bits=thr_bits or acc,
+                         style=threshold_style, uram=uram, ram_style=ram_style)
+    return outs // pe, ins // simd, acc, thr
+
+
 def mvau(*, mw: int, mh: int, frames: int, weight_bits: int, in_bits: int, out_bits: int, pe: int = 1,
          simd: int = 1, acc_bits: int | None = None, in_signed: bool = False, no_activation: bool = False,
          levels: int | None = None, res_type: str = "auto", uram: bool = False, threshold_style: str = "parallel",
          thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS, ram_style: str = "auto") -> NodeCost:
     """Matrix-vector unit: T·(MH/PE)·(MW/SIMD) cycles (FINN); FINN-R LUT/BRAM, packed DSPs,
     thresholds by style (see module)."""
-    _check_fold("MH", mh, pe, "PE")
-    _check_fold("MW", mw, simd, "SIMD")
     W, A = weight_bits, in_bits
-    acc = min(acc_bits, acc_bound(mw, W, A, in_signed)) if acc_bits else acc_bound(mw, W, A, in_signed)
-    nf, sf = mh // pe, mw // simd
-    L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
-    thr = threshold_unit(pe=pe, folds=nf, levels=L, value_bits=acc, thr_bits=thr_bits or acc, style=threshold_style,
-                         uram=uram, ram_style=ram_style)
+    nf, sf, acc, thr = _mac_unit(("MH", mh, pe), ("MW", mw, simd), W, A, out_bits, acc_bits, in_signed, no_activation,
+                                 levels, threshold_style, thr_bits, uram, ram_style)
     if uses_dsp(W, A, res_type):  # packed words: ⌈PE/lanes⌉ per input element
         packing = dsp_packing(W, A, dsp_port_bits, simd)
         weights = memory(math.ceil(pe / packing.lanes) * simd * packing.packed_bits, nf * sf, ram_style, uram=uram)
@@ -278,14 +290,9 @@ def vvau(*, channels: int, kernel: int, frames: int, weight_bits: int, in_bits: 
          thr_bits: int | None = None, dsp_port_bits: int = DSP_PORT_BITS, ram_style: str = "auto") -> NodeCost:
     """Depthwise vector-vector unit: T·(C/PE)·(K/SIMD) cycles (FINN); FINN-R LUTs with SIMD taps
     per lane; thresholds by style. Every lane has its own input, so DSP products are not packed."""
-    _check_fold("Channels", channels, pe, "PE")
-    _check_fold("Kernel", kernel, simd, "SIMD")
     W, A = weight_bits, in_bits
-    acc = min(acc_bits, acc_bound(kernel, W, A, in_signed)) if acc_bits else acc_bound(kernel, W, A, in_signed)
-    nf, sf = channels // pe, kernel // simd
-    L = 0 if no_activation else (levels if levels is not None else _levels(out_bits))
-    thr = threshold_unit(pe=pe, folds=nf, levels=L, value_bits=acc, thr_bits=thr_bits or acc, style=threshold_style,
-                         uram=uram, ram_style=ram_style)
+    nf, sf, acc, thr = _mac_unit(("Channels", channels, pe), ("Kernel", kernel, simd), W, A, out_bits, acc_bits,
+                                 in_signed, no_activation, levels, threshold_style, thr_bits, uram, ram_style)
     dsp = uses_dsp(W, A, res_type)
     mem = memory(pe * simd * W, nf * sf, ram_style, uram=uram)
     per_pe = (0 if dsp else simd * lut_multiplier(W, A)) + (W + A) * (2 * simd - 1) + acc
