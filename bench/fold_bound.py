@@ -1,0 +1,64 @@
+"""How fast can a model run on a board, by the estimates: the fastest cycle target for which some
+choice of foldings and styles fits the budget (flow.hw.fold.best_choice, before FIFOs and width
+converters), at several headrooms, against MinION real time.
+
+Usage: python bench/fold_bound.py build/pynq-z2/rubicall_pynq [--headroom 0.15 0.0]
+(the build folder's dataflow.onnx and its target; `make build` first).
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from flow.build.summary import MINION_SAMPLES_PER_S
+from flow.data.chunks import default_overlap
+from flow.hw import fold as Fo
+from flow.hw.calibration import load_calibration
+from flow.hw.targets import load_target
+
+
+def fastest_fitting(units, budget) -> float | None:
+    """The least cycles per chunk among the units' own targets with a choice that fits (bisected:
+    a slower target admits every choice a faster one does)."""
+    cycles = np.unique(np.concatenate([u.cycles for u in units]))
+    cycles = cycles[cycles >= max(u.cycles.min() for u in units)]
+    lo, hi = 0, len(cycles)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if Fo.best_choice(units, cycles[mid], budget) is None:
+            lo = mid + 1
+        else:
+            hi = mid
+    return float(cycles[lo]) if lo < len(cycles) else None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("build_dir", type=Path)
+    ap.add_argument("--headroom", type=float, nargs="+", default=[0.15, 0.0])
+    args = ap.parse_args(argv)
+    for name in ("report.json", "dataflow.onnx"):
+        if not (args.build_dir / name).exists():
+            raise SystemExit(f"{args.build_dir / name} not found: give a build folder (make build) to bound")
+    report = json.loads((args.build_dir / "report.json").read_text())
+    target = load_target(report["target"])
+    model = Fo.with_dsp_ports(ModelWrapper(str(args.build_dir / "dataflow.onnx")), target)
+    units = [u.evaluate(load_calibration(target.name)) for u in Fo.graph_units(model)]
+    chunk = report["chunk_len"]
+    new_signal = chunk - default_overlap(chunk, report["stride"])
+    print(f"{report['model']} on {target.name}: MinION real time needs "
+          f"{target.clock_mhz * 1e6 * new_signal / MINION_SAMPLES_PER_S:,.0f} cycles/chunk")
+    for headroom in args.headroom:
+        best = fastest_fitting(units, Fo.budget_of(target, headroom))
+        if best is None:
+            print(f"  headroom {headroom:.0%}: nothing fits")
+            continue
+        effective = target.clock_mhz * 1e6 / best * new_signal
+        print(f"  headroom {headroom:.0%}: {best:,.0f} cycles/chunk, {effective / 1e6:.3f} M effective samples/s "
+              f"({effective / MINION_SAMPLES_PER_S:.0%} of MinION)")
+
+
+if __name__ == "__main__":
+    main()
