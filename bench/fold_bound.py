@@ -9,29 +9,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flow.build.summary import MINION_SAMPLES_PER_S
-from flow.data.chunks import default_overlap
+from flow.data.chunks import new_samples
 from flow.hw import fold as Fo
 from flow.hw.calibration import load_calibration
 from flow.hw.targets import load_target
-
-
-def fastest_fitting(units, budget) -> float | None:
-    """The least cycles per chunk among the units' own targets with a choice that fits (bisected:
-    a slower target admits every choice a faster one does)."""
-    cycles = np.unique(np.concatenate([u.cycles for u in units]))
-    cycles = cycles[cycles >= max(u.cycles.min() for u in units)]
-    lo, hi = 0, len(cycles)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if Fo.best_choice(units, cycles[mid], budget) is None:
-            lo = mid + 1
-        else:
-            hi = mid
-    return float(cycles[lo]) if lo < len(cycles) else None
+from flow.report.schema import MINION_SAMPLES_PER_S
 
 
 def main(argv=None):
@@ -47,14 +31,16 @@ def main(argv=None):
     model = Fo.with_dsp_ports(ModelWrapper(str(args.build_dir / "dataflow.onnx")), target)
     units = [u.evaluate(load_calibration(target.name)) for u in Fo.graph_units(model)]
     chunk = report["chunk_len"]
-    new_signal = chunk - default_overlap(chunk, report["stride"])
+    new_signal = new_samples(chunk, report["stride"])
     print(f"{report['model']} on {target.name}: MinION real time needs "
           f"{target.clock_mhz * 1e6 * new_signal / MINION_SAMPLES_PER_S:,.0f} cycles/chunk")
     for headroom in args.headroom:
-        best = fastest_fitting(units, Fo.budget_of(target, headroom))
-        if best is None:
+        targets = Fo.cycle_targets(units)
+        index, found = Fo.fastest_fit(units, targets, Fo.budget_of(target, headroom))
+        if found is None:
             print(f"  headroom {headroom:.0%}: nothing fits")
             continue
+        best = float(targets[index])
         effective = target.clock_mhz * 1e6 / best * new_signal
         print(f"  headroom {headroom:.0%}: {best:,.0f} cycles/chunk, {effective / 1e6:.3f} M effective samples/s "
               f"({effective / MINION_SAMPLES_PER_S:.0%} of MinION)")

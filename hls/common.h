@@ -73,9 +73,9 @@ inline int threshold(const TA &acc, const TT *thr) {
     return STYLE == THR_SEARCH ? threshold_search<LEVELS>(acc, thr) : threshold_count<LEVELS>(acc, thr);
 }
 
-// Packed DSP multiplication: LANES signed products w_i * x sharing the operand x, computed by one
-// wide multiply of the packed weight sum_i w_i 2^(i*G) (a constant the code generator packs) with x.
-// Each product lies strictly inside (-2^(G-1), 2^(G-1)), so lane i is the G bits at i*G read as
+// Packed DSP read-out: a packed weight sum_i w_i 2^(i*G) (a constant the code generator packs)
+// times a shared x, or the sum of such products along a DSP chain, holds LANES signed values G bits
+// apart. Each lies strictly inside (-2^(G-1), 2^(G-1)), so lane i is the G bits at i*G read as
 // signed plus the sign of everything below it (bit i*G - 1): the borrow the lower lanes took.
 template <unsigned G>
 inline long long packed_lane(long long product, unsigned lane) {

@@ -7,12 +7,12 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from flow.data.chunks import default_overlap
+from flow.data.chunks import default_overlap, new_samples
 from flow.decode.ctc import greedy_decode
 from flow.errors import FlowError
 from flow.ir.golden import GoldenResult
+from flow.report.schema import MINION_SAMPLES_PER_S
 
-MINION_SAMPLES_PER_S = 512 * 4000  # 512 channels at 4 kHz
 METRICS = ("lut", "ff", "bram18", "uram", "dsp")
 STYLE_ATTRS = ("resType", "thresholdStyle", "ramStyle", "TapsPerBeat")
 
@@ -143,8 +143,9 @@ def write_report(b, results: dict) -> dict:
         report["aie"] = aie_cost(model, b.target.aie)
         chunks_per_s = report["aie"]["chunks_per_s"]
     samples = chunks_per_s * b.cfg.chunk_len
-    overlap = default_overlap(b.cfg.chunk_len, int(report["stride"] or 1))
-    effective = chunks_per_s * (b.cfg.chunk_len - overlap)  # the overlap is signal seen twice, not new signal
+    stride = int(report["stride"] or 1)
+    overlap = default_overlap(b.cfg.chunk_len, stride)
+    effective = chunks_per_s * new_samples(b.cfg.chunk_len, stride)  # the overlap is signal seen twice
     report["throughput"] = {
         "chunks_per_s": chunks_per_s, "samples_per_s": samples, "overlap_samples": overlap,
         "effective_samples_per_s": effective, "bases_per_s": effective * bps if bps else None,

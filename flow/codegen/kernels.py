@@ -157,12 +157,11 @@ def vvau(model, node) -> Kernel:
     weights = w.reshape(c // pe, pe, k // simd, simd).transpose(1, 0, 2, 3).reshape(pe, (c // pe) * (k // simd), simd)
     tty, thr, levels = _thresholds(model, node, c, pe)
     arrays = {"weights": (ctype(a["weightDataType"]), weights), "thresholds": (tty, thr)}
-    params = _params(name, arrays)
     latency = 4 + ceil(log2(simd)) if simd > 1 else 4
     return Kernel(node.name, node.op_type,
                   f"rubicon::VVAU<{c}, {k}, {pe}, {simd}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, "
                   f"{ctype(a['inputDataType'])}, {ctype(a['accDataType'])}, {ctype(a['outputDataType'])}, {name}_P, "
-                  f"{_thr_style(a)}>", params, latency=latency, pragmas=_storage(name, a, arrays))
+                  f"{_thr_style(a)}>", _params(name, arrays), latency=latency, pragmas=_storage(name, a, arrays))
 
 
 def thresholding(model, node) -> Kernel:
@@ -171,10 +170,11 @@ def thresholding(model, node) -> Kernel:
     _check_divides(node, "PE", c, pe)
     name = identifier(node.name)
     tty, thr, levels = _thresholds(model, node, c, pe)
+    arrays = {"thresholds": (tty, thr)}
     return Kernel(node.name, node.op_type,
                   f"rubicon::Thresholding<{c}, {pe}, {_frames(a)}, {levels}, {a.get('ActVal', 0)}, "
                   f"{ctype(a['inputDataType'])}, {ctype(a['outputDataType'])}, {name}_P, {_thr_style(a)}>",
-                  _params(name, {"thresholds": (tty, thr)}), latency=2, pragmas=_storage(name, a, {"thresholds": None}))
+                  _params(name, arrays), latency=2, pragmas=_storage(name, a, arrays))
 
 
 def duplicate(model, node) -> Kernel:

@@ -18,6 +18,11 @@ def default_overlap(chunk_len: int, stride: int = 1) -> int:
     return chunk_len // OVERLAP_FRACTION // stride * stride
 
 
+def new_samples(chunk_len: int, stride: int = 1) -> int:
+    """Samples of a chunk not already in the previous chunk: what counts toward effective throughput."""
+    return chunk_len - default_overlap(chunk_len, stride)
+
+
 def labelled_chunks(read: Read, chunk_len: int, min_bases: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Consecutive chunks of the aligned part of a read, each with the bases inside it.
 

@@ -54,12 +54,12 @@ from qonnx.custom_op.registry import getCustomOp
 import flow.ir.ops  # noqa: F401  (registers the op domain)
 from flow.errors import FlowError
 from flow.ir.ops.base import signed_bits
-from flow.ir.ops.compute import dsp_packing
+from flow.ir.ops.compute import DSP48E1_A_BITS, dsp_packing
 
 RESOURCES = ("lut", "ff", "bram18", "uram", "dsp")
 METRICS = ("cycles",) + RESOURCES
 DSP_MIN_PRODUCT_BITS = 16   # resType auto: a multiplier of W + A ≥ this many bits goes to a DSP
-DSP_PORT_BITS = 25          # signed A-port width of DSP48E1 (Zynq-7000); DSP48E2 and DSP58 have 27
+DSP_PORT_BITS = DSP48E1_A_BITS  # the smaller DSP A port, where a caller names no target
 LUTRAM_MAX_DEPTH = 128      # memories this shallow are LUTRAM (FINN's internal_embedded rule)
 URAM_PER_BRAM18 = 16        # bits of one URAM288 in BRAM18s: URAM when 16·n_uram ≤ n_bram18
 FIFO_MAX_SRL_DEPTH = 256    # FINN max_qsrl_depth: deeper FIFOs are BRAM-based Vivado FIFOs

@@ -30,6 +30,7 @@ from qonnx.custom_op.registry import getCustomOp
 from flow.errors import FlowError
 from flow.hw import estimate as E
 from flow.ir.ops.base import DOMAIN
+from flow.ir.ops.compute import DSP48E1_A_BITS, DSP48E2_A_BITS, MULTIPLIER_STYLES, THRESHOLD_STYLES
 
 RES = E.RESOURCES
 # config key (an estimator parameter) → node attribute: the parallelism, then the implementation styles
@@ -37,14 +38,12 @@ FOLD_ATTR = {"pe": "PE", "simd": "SIMD", "taps": "TapsPerBeat", "res_type": "res
              "threshold_style": "thresholdStyle", "ram_style": "ramStyle"}
 STYLE_KEYS = ("res_type", "threshold_style", "ram_style")
 PLUMBING = ("StreamingFIFO", "StreamingDataWidthConverter")
-MULTIPLIER_STYLES = ("lut", "dsp")
-THRESHOLD_STYLES = ("parallel", "search")
-RAM_STYLES = ("auto", "block")  # the memory rule (LUTRAM up to 128 deep), or BRAM whatever the depth
-DSP_PORT_BITS = {"zynq-7000": 25}  # DSP48E1's A port; DSP48E2 (UltraScale+) and DSP58 (Versal) take 27
+RAM_CHOICES = ("auto", "block")  # of the op's ram styles: the memory rule (LUTRAM up to 128 deep), or BRAM
+DSP_PORT_BITS = {"zynq-7000": DSP48E1_A_BITS}  # by target family; DSP48E2 and DSP58 elsewhere
 
 
 def dsp_port_bits(target) -> int:
-    return DSP_PORT_BITS.get(getattr(target, "family", ""), 27)
+    return DSP_PORT_BITS.get(getattr(target, "family", ""), DSP48E2_A_BITS)
 
 
 def divisors(n: int) -> list[int]:
@@ -131,7 +130,7 @@ def _styles(op: str, params: dict) -> list[dict]:
     """The implementation styles a compute node may take: multipliers (MVAU) × thresholds × memories."""
     thr = [{}] if params.get("no_activation") else [{"threshold_style": t} for t in THRESHOLD_STYLES]
     mul = [{"res_type": r} for r in MULTIPLIER_STYLES] if op == "MVAU" else [{}]
-    return [m | t | {"ram_style": r} for m in mul for t in thr for r in RAM_STYLES]
+    return [m | t | {"ram_style": r} for m in mul for t in thr for r in RAM_CHOICES]
 
 
 def _mvau_folds(params: dict, simds) -> list[dict]:
@@ -290,6 +289,26 @@ def best_choice(units: list[Unit], cycles_target: float, budget: np.ndarray) -> 
     return choice, sum(u.res[i] for u, i in zip(units, choice))
 
 
+def cycle_targets(units: list[Unit]) -> np.ndarray:
+    """The cycle targets worth trying, fastest first: every config's cycles that all units can meet."""
+    targets = np.unique(np.concatenate([u.cycles for u in units]))
+    return targets[targets >= max(float(u.cycles.min()) for u in units)]
+
+
+def fastest_fit(units: list[Unit], targets: np.ndarray, budget: np.ndarray):
+    """(index, best_choice) of the fastest target with a choice that fits, or (len(targets), None).
+    A slower target admits every choice a faster one does, so the targets are bisected."""
+    lo, hi, found = 0, len(targets), None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        best = best_choice(units, targets[mid], budget)
+        if best is None:
+            lo = mid + 1
+        else:
+            hi, found = mid, best  # the last success is at the final lo
+    return lo, found
+
+
 def _limit(units: list[Unit], candidates: np.ndarray, chosen: int, budget: np.ndarray) -> dict | None:
     """What stops the next faster cycle target: the resources whose budget alone, lifted, would let it
     fit (or, with none, the target itself: a node at its fastest folding)."""
@@ -411,9 +430,9 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
                             f"folding ({u.describe(i)}) takes {_fmt(fastest[slow])} cycles"
                             + (f" ({u.tie})" if u.tie else "") + f"; at most {clock / fastest[slow]:,.1f} chunks/s")
 
-    def fits(folded) -> bool:
+    def complete_use(folded) -> np.ndarray:
         tot = _complete_totals(folded, calibration, target)
-        return all(getattr(tot, r) <= budget[j] + 1e-9 for j, r in enumerate(RES))
+        return np.array([getattr(tot, r) for r in RES])
 
     if not fit:
         best = best_choice(units, cycles_target, budget)
@@ -423,19 +442,17 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk", units, choice, used,
                                      budget, target, headroom)
         folded = apply_configs(model, units, best[0])
-        if not fits(folded):
-            tot = _complete_totals(folded, calibration, target)
+        complete = complete_use(folded)
+        if np.any(complete > budget + 1e-9):
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk (with its FIFOs and "
-                                     "width converters)", units, best[0], np.array([getattr(tot, r) for r in RES]),
-                                     budget, target, headroom)
+                                     "width converters)", units, best[0], complete, budget, target, headroom)
         mode = "throughput"
     else:
         if best_choice(units, math.inf, budget) is None:
             minimum = [cheapest(u, math.inf, budget) for u in units]
             raise _over_budget_error("the design at its minimum folding", units, minimum,
                                      sum(u.res[i] for u, i in zip(units, minimum)), budget, target, headroom)
-        candidates = np.unique(np.concatenate([u.cycles for u in units]))
-        candidates = candidates[candidates >= max(fastest)]
+        candidates = cycle_targets(units)
         if cycles_target is not None:
             candidates = candidates[candidates <= cycles_target]
         # The fastest cycle target with a choice that fits (a slower target allows more choices:
@@ -445,19 +462,12 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
         reserve = np.zeros(len(RES))
         folded = None
         for _ in range(PLUMBING_ROUNDS):
-            lo, hi = 0, len(candidates)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if best_choice(units, candidates[mid], budget - reserve) is None:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo == len(candidates):
+            lo, found = fastest_fit(units, candidates, budget - reserve)
+            if found is None:
                 break
-            choice, used = best_choice(units, candidates[lo], budget - reserve)
+            choice, used = found
             trial = apply_configs(model, units, choice)
-            tot = _complete_totals(trial, calibration, target)
-            complete = np.array([getattr(tot, r) for r in RES])
+            complete = complete_use(trial)
             if np.all(complete <= budget + 1e-9):
                 folded = trial
                 break

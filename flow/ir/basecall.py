@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 from flow.errors import FlowError
 from flow.ir.fast import FastGraph
 from flow.ir.golden import GoldenResult, quantize_input
+from flow.ir.lower import lower_qonnx, read_onnx
 from flow.ir.ops.base import DOMAIN
 
 BUILD_GRAPHS = ("final.onnx", "folded.onnx", "dataflow.onnx")  # a build's graphs, the one nearest the hardware first
@@ -46,21 +46,6 @@ class ExactScorer:
         return log_probs.astype(np.float32), outs.get("frame_count")
 
 
-def _read_onnx(path: Path) -> ModelWrapper:
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx raises DecodeError, ValidationError and friends for a damaged file
-        raise FlowError(f"{path}: not a valid ONNX file ({type(exc).__name__}); rebuild it") from None
-    return ModelWrapper(model)
-
-
-def _lowered(qonnx: ModelWrapper) -> ModelWrapper:
-    from flow.ir.lower import lower_qonnx
-
-    return lower_qonnx(qonnx)
-
-
 def _is_dataflow(model: ModelWrapper) -> bool:
     return any(node.domain == DOMAIN for node in model.graph.node)
 
@@ -80,13 +65,11 @@ def dataflow_graph(source, chunk_len: int | None = None) -> tuple[ModelWrapper, 
         if found is None:
             raise FlowError(f"{path} holds none of {', '.join(BUILD_GRAPHS)}: not a build directory "
                             f"(run `rubicon build -o {path}` first)")
-        model, described = _read_onnx(found), str(found)
+        model, described = read_onnx(found), str(found)
     elif path.suffix == ".onnx":
-        if not path.is_file():
-            raise FlowError(f"{path} does not exist")
-        model, described = _read_onnx(path), str(path)
+        model, described = read_onnx(path), str(path)
         if not _is_dataflow(model):
-            model = _lowered(model)
+            model = lower_qonnx(model)
     else:
         from flow.export.qonnx_export import export_model
         from flow.nn.checkpoint import load_model
@@ -94,7 +77,7 @@ def dataflow_graph(source, chunk_len: int | None = None) -> tuple[ModelWrapper, 
         net, _ = load_model(str(source))
         length = chunk_len or DEFAULT_CHUNK_LEN
         with tempfile.TemporaryDirectory(prefix="rubicon-exact-") as tmp:
-            model = _lowered(export_model(net, Path(tmp) / "model.onnx", length))
+            model = lower_qonnx(export_model(net, Path(tmp) / "model.onnx", length))
         return model, f"{source} (integer graph at {length} samples per chunk)"
     own = model.get_tensor_shape(model.graph.input[0].name)[1]
     if chunk_len is not None and int(own) != chunk_len:

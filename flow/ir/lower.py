@@ -24,8 +24,10 @@ quantizer's rounding (half to even) and clipping exactly. Channels whose folded 
 negative have their weights negated so every threshold sequence is non-decreasing.
 """
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -420,6 +422,24 @@ class Lowering:
         model.set_metadata_prop("rubicon_input_scale", repr(self.input_quant.scale))
         model.set_metadata_prop("rubicon_input_range", f"{self.input_quant.qmin},{self.input_quant.qmax}")
         return model
+
+
+def read_onnx(path: Path) -> ModelWrapper:
+    """An ONNX file, parsed and checked by onnx.checker (graph structure, standard-op schemas,
+    opset imports) before the lowering looks at it. Ops of other domains, such as QONNX's Quant,
+    are outside the checker's schemas; the lowering checks those node by node."""
+    if not path.is_file():
+        raise FlowError(f"{path} does not exist")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError and friends for a damaged file
+        raise FlowError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise FlowError(f"{path}: not a valid ONNX model ({reason})") from None
+    return ModelWrapper(proto)
 
 
 def lower_qonnx(model: ModelWrapper) -> ModelWrapper:

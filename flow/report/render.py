@@ -20,7 +20,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flow.data.chunks import default_overlap
+from flow.data.chunks import default_overlap, new_samples
 from flow.report.schema import MINION_SAMPLES_PER_S, RESOURCES, validate_report
 
 PLOTS = ("utilisation.png", "resources.png", "cycles.png", "fifos.png")
@@ -169,8 +169,9 @@ def _throughput(report: dict) -> dict:
         t["samples_per_s"] = t["chunks_per_s"] * report["chunk_len"]
     sps = t.get("samples_per_s")
     if t.get("effective_samples_per_s") is None and t["chunks_per_s"] is not None and report.get("chunk_len"):
-        t.setdefault("overlap_samples", default_overlap(report["chunk_len"], int(report.get("stride") or 1)))
-        t["effective_samples_per_s"] = t["chunks_per_s"] * (report["chunk_len"] - t["overlap_samples"])
+        stride = int(report.get("stride") or 1)
+        t.setdefault("overlap_samples", default_overlap(report["chunk_len"], stride))
+        t["effective_samples_per_s"] = t["chunks_per_s"] * new_samples(report["chunk_len"], stride)
     eff = t.get("effective_samples_per_s")
     if t.get("bases_per_s") is None and eff is not None and t.get("bases_per_sample") is not None:
         t["bases_per_s"] = eff * t["bases_per_sample"]

@@ -12,10 +12,12 @@ from qonnx.core.datatype import DataType
 
 from flow.ir.ops.base import DataflowOp, check_range, multithreshold
 
-THRESHOLD_STYLES = {"parallel", "search"}  # every level compared at once, or a pipelined binary search
-MULTIPLIER_STYLES = {"lut", "dsp"}          # fabric multipliers, or DSP slices with packed narrow products
-RAM_STYLES = {"auto", "distributed", "block", "ultra"}  # weight and threshold memories (FINN's ram_style)
+THRESHOLD_STYLES = ("parallel", "search")  # every level compared at once, or a pipelined binary search
+MULTIPLIER_STYLES = ("lut", "dsp")          # fabric multipliers, or DSP slices with packed narrow products
+RAM_STYLES = ("auto", "distributed", "block", "ultra")  # weight and threshold memories (FINN's ram_style)
 DSP_PRODUCT_BITS = 48                       # the P register of DSP48E1/E2
+DSP48E1_A_BITS = 25                         # signed A port of DSP48E1 (Zynq-7000)
+DSP48E2_A_BITS = 27                         # of DSP48E2 (UltraScale+), and DSP58 (Versal)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class MVAU(_Thresholded):
         return super().get_nodeattr_types() | {"MW": ("i", True, 0), "MH": ("i", True, 0), "SIMD": ("i", False, 1),
                                                "PE": ("i", False, 1), "weightDataType": ("s", True, ""),
                                                "resType": ("s", False, "lut", MULTIPLIER_STYLES),
-                                               "dspPortBits": ("i", False, 25)}
+                                               "dspPortBits": ("i", False, DSP48E1_A_BITS)}
 
     def dsp_packing(self) -> DspPacking | None:
         """The packing of its DSP multipliers, None with LUT multipliers."""
