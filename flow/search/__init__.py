@@ -1,0 +1,1 @@
+"""QABAS: quantization-aware, hardware-aware architecture search (DESIGN §8)."""

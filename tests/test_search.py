@@ -1,0 +1,275 @@
+"""QABAS (flow/search): the hardware term steers, its cost is the build's, resume is exact, bad spaces fail."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from flow.data.chunks import write_chunk_dataset
+from flow.errors import FlowError
+from flow.hw import estimate as E
+from flow.hw import fold as Fo
+from flow.hw.cost import METRICS
+from flow.search.derive import derived_spec
+from flow.search.hwcost import CostModel, cycles_for
+from flow.search.search import SearchConfig, run_search
+from flow.search.space import load_space, parse_space
+from flow.search.supernet import Supernet
+from flow.train.ctc import ctc_loss
+from flow.train.trainer import TrainConfig, _Data
+
+CHUNK = 300
+# the first choice of every factor is the dearest: the uniform start derives the largest model
+SPACE = {"name": "tiny_search", "input": {"act_bits": 8},
+         "stem": {"type": "conv", "channels": 8, "kernel": 9, "stride": 3, "weight_bits": 8, "act_bits": 6},
+         "slots": [{"repeat": 2, "ops": {"conv": [5], "separable": [9, 3], "identity": True}, "channels": [16, 8],
+                    "weight_bits": [8, 3], "act_bits": [6, 2]}],
+         "head": {"classes": 5, "weight_bits": 8}}
+FAST = dict(batch_size=4, warmup_steps=2, eval_every=6, eval_chunks=4, checkpoint_every=5, log_every=2, threads=1,
+            tau_start=2.0, tau_end=0.5)
+
+
+def task_loss(log_probs, labels, lengths):
+    return ctc_loss(log_probs, labels, lengths)["total"]
+
+
+def write_synthetic(path, n=80, length=CHUNK, seed=0):
+    """Random signal with random labels: enough for the loop to run; the task is not learnable."""
+    rng = np.random.default_rng(seed)
+    chunks = [rng.normal(size=length).astype(np.float32) for _ in range(n)]
+    refs = [rng.integers(1, 5, size=rng.integers(10, 30)).astype(np.uint8) for _ in range(n)]
+    write_chunk_dataset(path, chunks, refs)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("search_ds"))
+
+
+def data_of(dataset, batch_size=4, seed=1):
+    return _Data([dataset], TrainConfig(batch_size=batch_size, valid_chunks=8, seed=seed))
+
+
+def costs_of(space=None, **kw):
+    return CostModel(parse_space(space or SPACE), "pynq-z2", chunk_len=CHUNK, **kw)
+
+
+def board_share(costs: CostModel, cost: torch.Tensor) -> float:
+    res = costs.target.resources
+    return sum(float(cost[METRICS.index(m)]) / res[m] for m in ("lut", "bram18", "dsp"))
+
+
+# ---------------------------------------------------------------- (a) gradients
+
+def test_hardware_term_has_a_gradient_for_every_architecture_logit():
+    torch.manual_seed(0)
+    space = parse_space(SPACE)
+    net = Supernet(space).double()  # float64 logits, for the central differences below
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    costs = costs_of(headroom=0.99)  # 1% of the board: far over budget, the penalty is steep
+    derived = net.derived()
+    costs.penalty(net.probs(), derived).backward()
+    assert len(net.arch_parameters()) == 8  # 2 slots × (op, width, weight bits, act bits)
+    for name, p in net.arch.items():
+        assert p.grad is not None and torch.all(p.grad != 0), name
+    # the gradient is the penalty's: central differences on a float64 copy of the logits
+    logits = {k: v.detach().clone() for k, v in net.arch.items()}
+
+    def penalty_of(values):
+        with torch.no_grad():
+            for k, v in net.arch.items():
+                v.copy_(values[k])
+            return float(costs.penalty(net.probs(), derived))
+
+    for name in ("0_op", "1_channels", "1_weight_bits", "0_act_bits"):
+        for j in range(len(logits[name])):
+            h = 1e-4
+            up, down = dict(logits), dict(logits)
+            up[name] = logits[name].clone()
+            up[name][j] += h
+            down[name] = logits[name].clone()
+            down[name][j] -= h
+            numeric = (penalty_of(up) - penalty_of(down)) / (2 * h)
+            assert net.arch[name].grad[j].item() == pytest.approx(numeric, rel=1e-6), (name, j)
+
+
+# ---------------------------------------------------------------- (b) λ and the budget steer
+
+def _searched_share(dataset, tmp_path, lam, headroom, name):
+    costs = costs_of(headroom=headroom)
+    cfg = SearchConfig(steps=30, lam=lam, arch_lr=0.1, seed=3, **FAST)
+    run_search(costs.space, data_of(dataset), tmp_path / name, cfg, costs, task_loss, progress=False)
+    net = Supernet(costs.space)
+    net.load_state_dict(torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["net"])
+    derived = net.derived()
+    return board_share(costs, costs.network(costs.one_hot(derived), derived))
+
+
+def test_raising_lambda_or_shrinking_the_budget_lowers_the_derived_cost(dataset, tmp_path):
+    """The task loss alone leaves the dearest architecture (the uniform start's argmax) near where
+    it is; a hardware term that really carries gradients moves it cheaper, more so the more it
+    weighs or the tighter the budget. A detached cost (RUBICON's bug) would leave all three equal."""
+    start = costs_of()
+    largest = board_share(start, start.network(start.one_hot(Supernet(start.space).derived()), Supernet(start.space).derived()))
+    free = _searched_share(dataset, tmp_path, lam=0.0, headroom=0.97, name="lam0")
+    weighted = _searched_share(dataset, tmp_path, lam=20.0, headroom=0.97, name="lam20")
+    loose = _searched_share(dataset, tmp_path, lam=20.0, headroom=0.0, name="loose")
+    assert weighted < free <= largest + 1e-12
+    assert weighted < loose
+
+
+# ---------------------------------------------------------------- (c) the build's estimate
+
+CHOICES = [{"op": 1, "channels": 0, "weight_bits": 1, "act_bits": 0},   # separable k9, 16 wide, w3 a6
+           {"op": 0, "channels": 1, "weight_bits": 0, "act_bits": 1}]   # conv k5, 8 wide, w8 a2
+WEIGHT_DEPENDENT = ("acc_bits", "levels", "thr_bits")
+
+
+def _lowered_units(spec, tmp_path, target):
+    from flow.export.qonnx_export import export_model
+    from flow.ir.lower import lower_qonnx
+    from flow.nn.model import build_model
+
+    torch.manual_seed(0)
+    graph = lower_qonnx(export_model(build_model(spec).eval(), tmp_path / "model.onnx", CHUNK))
+    return Fo.with_dsp_ports(graph, target), Fo.graph_units(Fo.with_dsp_ports(graph, target))
+
+
+@pytest.mark.parametrize("rate", [None, 9e6], ids=["least", "throughput"])
+def test_derived_cost_equals_the_builds_estimate(tmp_path, rate):
+    """One-hot probabilities of the derived architecture give, per layer and metric, what the build's
+    folding (flow.hw.fold's units of the lowered graph, its knapsack choice at the same cycle target)
+    estimates. The stem and head are compared too; the FIFOs and width converters the build adds
+    between nodes are outside both (the search keeps `reserve` of the budget for them). The lowered
+    nodes also carry accumulator and threshold widths measured on the trained weights, which the
+    search cannot know: they are reset to the spec's bounds here, and the real estimate with them
+    must be no larger."""
+    costs = costs_of(samples_per_s=rate)
+    spec = derived_spec(costs.space, CHOICES)
+    assert [(l.type, l.channels, l.kernel, l.weight_bits, l.act_bits) for l in spec.layers[1:]] == \
+        [("separable", 16, 9, 3, 6), ("conv", 8, 5, 8, 2)]
+    rows = costs.layer_costs(costs.one_hot(CHOICES), CHOICES)            # stem, slot 0, slot 1, head
+    graph, units = _lowered_units(spec, tmp_path, costs.target)
+    names = [[n for n in u.names] for u in units]
+    assert [len(u.names) for u in units] == [3, 3, 1, 3, 1]              # stem | dw, pw | conv | head
+    for u in units:
+        u.members = [(n, op, {k: v for k, v in p.items() if k not in WEIGHT_DEPENDENT}) for n, op, p in u.members]
+        u.evaluate(costs.calibration)
+    cycles = np.inf if costs.cycles_target is None else costs.cycles_target
+    budget = Fo.budget_of(costs.target, costs.headroom)
+    choice, _ = Fo.best_choice(units, cycles, budget)
+    per_unit = [np.append(u.res[i][[Fo.RES.index(m) for m in METRICS[:3]]], u.cycles[i]) for u, i in zip(units, choice)]
+    groups = [[0], [1, 2], [3], [4]]
+    for layer, group in enumerate(groups):
+        want = np.array([sum(per_unit[g][:3] for g in group).tolist() + [max(per_unit[g][3] for g in group)]]).ravel()
+        assert rows[layer].numpy() == pytest.approx(want, rel=1e-12), (layer, names[group[0]])
+    net = costs.network(costs.one_hot(CHOICES), CHOICES).numpy()
+    assert net[:3] == pytest.approx(sum(p[:3] for p in per_unit), rel=1e-12)
+    if rate is not None:
+        assert net[3] <= cycles_for(rate, CHUNK, 3, costs.target.clock_mhz)
+    # the build's own estimate, with the widths the weights allow: never above the search's
+    real = [u.evaluate(costs.calibration) for u in Fo.graph_units(graph)]
+    real_choice, real_total = Fo.best_choice(real, cycles, budget)
+    assert np.all(real_total[[Fo.RES.index(m) for m in METRICS[:3]]] <= net[:3] + 1e-9)
+    if rate is not None:  # the build's fold stage itself, at the search's cycle target
+        folded = Fo.set_folding(graph, costs.target, cycles_target=costs.cycles_target, headroom=costs.headroom,
+                                calibration=costs.calibration)
+        built = E.total(E.estimate_graph(folded, costs.calibration, costs.target))
+        assert [getattr(built, m) for m in METRICS[:3]] == pytest.approx(real_total[[Fo.RES.index(m) for m in METRICS[:3]]])
+
+
+# ---------------------------------------------------------------- (d) resume
+
+def _run(dataset, out, **kw):
+    costs = costs_of(samples_per_s=9e6)
+    cfg = SearchConfig(**(FAST | dict(steps=12, lam=2.0, seed=5) | kw))
+    return run_search(costs.space, data_of(dataset), out, cfg, costs, task_loss, progress=False)
+
+
+def test_resume_is_exact(dataset, tmp_path):
+    _run(dataset, tmp_path / "straight")
+    _run(dataset, tmp_path / "resumed", max_steps=7)   # stops after step 7 (checkpoint there)
+    state = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 7
+    _run(dataset, tmp_path / "resumed")
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == 12
+    for key in a["net"]:
+        assert torch.equal(a["net"][key], b["net"][key]), key
+    assert a["log"] == b["log"] and a["pareto"] == b["pareto"]
+    for f in ("search_log.csv", "pareto.csv", "derived.yaml"):
+        assert (tmp_path / "straight" / f).read_text() == (tmp_path / "resumed" / f).read_text(), f
+    with pytest.raises(FlowError, match="another space, target or config"):
+        _run(dataset, tmp_path / "resumed", lam=3.0)
+
+
+# ---------------------------------------------------------------- (e) bad spaces
+
+BAD = [
+    (lambda d: d.pop("stem"), "missing `stem`"),
+    (lambda d: d["slots"][0].update(channels=[]), r"slots\[0\]\.channels"),
+    (lambda d: d["slots"][0].update(weight_bits=[1, 4]), r"slots\[0\]\.weight_bits: .*from 2 to 8"),
+    (lambda d: d["slots"][0].update(act_bits="4"), r"slots\[0\]\.act_bits"),
+    (lambda d: d["slots"][0]["ops"].update(separable=[4]), r"slots\[0\]\.ops\.separable: .*odd"),
+    (lambda d: d["slots"][0]["ops"].update(lstm=[3]), r"unknown op 'lstm'"),
+    (lambda d: d["slots"][0].update(ops={"identity": True}), "at least one separable or conv"),
+    (lambda d: d["slots"][0].update(repeat=0), r"slots\[0\]\.repeat"),
+    (lambda d: d["slots"][0].update(stride=2), r"slots\[0\]: unknown keys \['stride'\]"),
+    (lambda d: d.update(dynamic_pool={"after": 2}), "dynamic pooling is not searchable"),
+    (lambda d: d["stem"].update(weight_bits=9), "stem/head layer 0: bit-width"),
+    (lambda d: d.update(head={"classes": 1}), "head: classes"),
+]
+
+
+@pytest.mark.parametrize("damage, message", BAD, ids=[m for _, m in BAD])
+def test_bad_space_is_one_line_naming_file_and_key(tmp_path, damage, message):
+    data = yaml.safe_load(yaml.safe_dump(SPACE))
+    damage(data)
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(FlowError, match=message) as err:
+        load_space(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_shipped_spaces_load():
+    from flow.paths import MODELS_DIR
+
+    for name in ("pynq_default", "large"):
+        space = load_space(MODELS_DIR / "search" / f"{name}.yaml")
+        assert len(space.slots) >= 6 and all(2 <= b <= 8 for s in space.slots for b in s.weight_bits + s.act_bits)
+
+
+# ---------------------------------------------------------------- (f) the command end to end
+
+def test_cli_search_derives_a_model_that_trains(dataset, tmp_path):
+    from flow.nn.config import load_model_spec
+    from flow.nn.model import build_model
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    out = tmp_path / "search"
+    cmd = [sys.executable, "-m", "flow.cli", "search", str(space), str(dataset), "-o", str(out), "--chunk-len", str(CHUNK),
+           "--samples-per-s", "9e6", "--steps", "4", "--warmup-steps", "1", "--batch-size", "4", "--eval-every", "2",
+           "--eval-chunks", "4", "--valid-chunks", "8", "--threads", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for f in ("derived.yaml", "pareto.csv", "pareto.json", "pareto.png", "search_log.csv", "search.json"):
+        assert (out / f).stat().st_size > 0, f
+    spec = load_model_spec(str(out / "derived.yaml"))
+    model = build_model(spec)
+    x = torch.randn(2, 1, CHUNK)
+    y = torch.randint(1, 5, (2, 10))
+    loss = ctc_loss(model(x), y, torch.tensor([10, 10]))["total"]
+    opt = torch.optim.AdamW(model.parameters())
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    bad = subprocess.run(cmd[:4] + [str(tmp_path / "nope.yaml")] + cmd[5:], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope.yaml" in bad.stderr
