@@ -19,13 +19,23 @@ def add_arguments(p):
     p.add_argument("datasets", type=Path, nargs="+", help="chunk dataset directories (rubicon chunkify)")
     p.add_argument("-o", "--out", required=True, type=Path, help="training directory (checkpoints, logs, model.pt)")
     p.add_argument("--init", metavar="MODEL", help="start from the tensors of MODEL whose names and shapes match (e.g. teacher_sbonito)")
+    add_config_arguments(p)
+
+
+def add_config_arguments(p, **defaults) -> None:
+    """One option per TrainConfig field; `defaults` overrides a field's default for this command."""
     for f in fields(TrainConfig):
         kind = int if f.name == "max_steps" else type(f.default)
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help="(default %(default)s)")
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=defaults.get(f.name, f.default),
+                       help="(default %(default)s)")
+
+
+def config_from(args) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
 def run(args):
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    cfg = config_from(args)
     spec = load_model_spec(args.model)
     init = matching_weights(spec, load_model(args.init)[0]) if args.init else None
     for dataset in args.datasets:  # every input is read before the training folder is made

@@ -40,12 +40,15 @@ class SeparableStack(nn.Module):
     """`repeat` separable layers; with `residual`, a pointwise skip joins before the last activation.
 
     Both branches of the join pass one shared signed quantizer so the add sees one scale,
-    as a streaming AddStreams node needs.
+    as a streaming AddStreams node needs. `skip_active = False` (SkipClip) cuts the skip: the
+    stack then computes exactly what the same layout with `residual: false` computes, its
+    last activation being this stack's `act`.
     """
 
     def __init__(self, in_ch: int, spec: LayerSpec):
         super().__init__()
         self.residual = spec.residual
+        self.skip_active = spec.residual
         body = []
         ch = in_ch
         for i in range(spec.repeat):
@@ -63,6 +66,8 @@ class SeparableStack(nn.Module):
         y = self.body(x)
         if not self.residual:
             return y
+        if not self.skip_active:
+            return self.act(y)
         main = L.as_tensor(self.join_quant(L.as_tensor(y)))
         skip = L.as_tensor(self.join_quant(L.as_tensor(self.skip(x))))
         return self.act(main + skip)

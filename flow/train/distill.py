@@ -15,17 +15,22 @@ from flow.decode.ctc import greedy_decode
 from flow.data.read import encode_bases
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T² · KL(teacher ‖ student) of the softened class distributions, mean over frames.
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
+            frames: torch.Tensor | None = None) -> torch.Tensor:
+    """T² · KL(teacher ‖ student) of the softened class distributions, mean over valid frames.
 
-    Logits are [N, C, T]; the softmax runs over the class axis C.
+    Logits are [N, C, T]; the softmax runs over the class axis C. `frames` [N] gives each row's
+    valid frames (the rest is padding, e.g. after dynamic pooling) and masks the others out.
     """
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(f"student frames {tuple(student_logits.shape)} and teacher frames {tuple(teacher_logits.shape)} differ")
     s = F.log_softmax(student_logits / temperature, dim=1)
     t = F.log_softmax(teacher_logits.float() / temperature, dim=1)
     kl = (t.exp() * (t - s)).sum(dim=1)  # [N, T]
-    return temperature**2 * kl.mean()
+    if frames is None:
+        return temperature**2 * kl.mean()
+    mask = torch.arange(kl.shape[1], device=kl.device)[None, :] < frames.to(kl.device)[:, None]
+    return temperature**2 * (kl * mask).sum() / mask.sum().clamp(min=1)
 
 
 def teacher_targets(teacher, chunks: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:

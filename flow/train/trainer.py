@@ -49,6 +49,28 @@ class TrainConfig:
     kd_temperature: float = 2.0
 
 
+class StepHook:
+    """What a training method adds to the plain loop (SkipClip removes skips by step).
+
+    A hook's state must follow from the step alone, so a resumed run matches an uninterrupted
+    one; `identity()` is checked on resume like the config.
+    """
+
+    def identity(self) -> dict:
+        return {}
+
+    def before_step(self, model, step: int) -> None:
+        """Set the model up for `step` (0-based) before its batch runs."""
+
+    def validate_at(self, step: int) -> bool:
+        """Validate after `step` steps, besides every epoch's end."""
+        return False
+
+    def finish(self, model):
+        """The model to save as model.pt once training ends."""
+        return model
+
+
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -109,13 +131,22 @@ def step_loss(model, x, y, lengths, teacher, cfg: TrainConfig) -> dict[str, torc
     losses = ctc_loss(torch.log_softmax(logits, dim=1).permute(2, 0, 1), y, lengths, frames)
     if cfg.kd_alpha > 0:
         if teacher.shape != logits.shape:
-            raise FlowError(f"teacher frames {tuple(teacher.shape[1:])} do not match the student's {tuple(logits.shape[1:])}: "
-                            "a student with another stride trains on the pseudo-labels alone (--kd-alpha 0)")
-        losses["kd"] = kd_loss(logits, teacher, cfg.kd_temperature)
+            raise FlowError(_frame_mismatch(model, teacher, logits))
+        losses["kd"] = kd_loss(logits, teacher, cfg.kd_temperature, frames)
         losses["total"] = cfg.kd_alpha * losses["kd"] + (1 - cfg.kd_alpha) * losses["total"]
     else:
         losses["kd"] = logits.new_zeros(())
     return losses
+
+
+def _frame_mismatch(model, teacher, logits) -> str:
+    """Why per-frame KD cannot pair these frames, and the fix."""
+    have = f"teacher frames {tuple(teacher.shape[1:])} do not match the student's {tuple(logits.shape[1:])}"
+    if getattr(model, "dynamic_pool", None) is not None:
+        return (f"{have}: a dynamic-pooling student's frames depend on the signal, so no frame pairs with a teacher "
+                "frame; it trains on the teacher's pseudo-labels alone (--kd-alpha 0)")
+    return (f"{have}: the student's total stride is {model.stride}; per-frame KD needs the teacher's, otherwise train "
+            "on the pseudo-labels alone (--kd-alpha 0)")
 
 
 def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
@@ -138,11 +169,18 @@ def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
     }
 
 
-def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: TrainConfig, init_weights: dict | None = None) -> Path:
+def schedule_steps(datasets: list[Path], cfg: TrainConfig) -> int:
+    """The steps a complete run of these datasets and settings takes (`max_steps` may stop it sooner)."""
+    return cfg.epochs * _Data([Path(d) for d in datasets], cfg).steps_per_epoch
+
+
+def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: TrainConfig, init_weights: dict | None = None,
+          hook: StepHook | None = None) -> Path:
     """Train (or resume) into out_dir; returns the final model file out_dir/model.pt.
 
     `init_weights` seeds the model before training (e.g. a teacher's matching tensors).
     """
+    hook = hook or StepHook()
     datasets = [Path(d) for d in (datasets if isinstance(datasets, list | tuple) else [datasets])]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +200,8 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     running = []  # per-step losses since the last train_log row
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if state["spec"] != spec.to_dict() or _resumable(state["config"]) != _resumable(asdict(cfg)):
+        if (state["spec"] != spec.to_dict() or _resumable(state["config"]) != _resumable(asdict(cfg))
+                or state.get("hook", {}) != hook.identity()):
             raise FlowError(f"{ckpt_path}: checkpoint was made with another model or config; use a new --out or delete it")
         model.load_state_dict(state["model"])
     # Created after loading: Brevitas replaces some parameters (quantizer scales) on
@@ -172,14 +211,15 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
         running = [list(row) for row in state.get("running", [])]
+        hook.before_step(model, max(step - 1, 0))  # the set-up the saved weights last trained in
         print(f"resuming from {ckpt_path} at step {step}/{last}")
     train_log.truncate_after(step)
     valid_log.truncate_after(step)
-    (out_dir / "config.yaml").write_text(_describe(spec, cfg, datasets, model))
+    (out_dir / "config.yaml").write_text(_describe(spec, cfg, datasets, model, hook))
 
     def save_checkpoint():
         atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                     "running": running, "spec": spec.to_dict(), "config": asdict(cfg)}, ckpt_path)
+                     "running": running, "spec": spec.to_dict(), "config": asdict(cfg), "hook": hook.identity()}, ckpt_path)
 
     # Ctrl-C / SIGTERM finish the current step, save a checkpoint and stop, so the
     # checkpoint always matches the step count it records.
@@ -191,6 +231,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
         while step < last:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
+            hook.before_step(model, step)
             losses = step_loss(model, *data.tensors(data.batch_indices(step)), cfg)
             optimizer.zero_grad()
             losses["total"].backward()
@@ -205,7 +246,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
                 train_log.append({"step": step, "epoch": step / data.steps_per_epoch, "lr": optimizer.param_groups[0]["lr"],
                                   "loss": mean[0], "ctc": mean[1], "smooth": mean[2], "kd": mean[3]})
                 bar.set_postfix(loss=f"{mean[0]:.3f}")
-            if step % data.steps_per_epoch == 0 or step == last:
+            if step % data.steps_per_epoch == 0 or step == last or hook.validate_at(step):
                 metrics = validate(model, data, cfg.batch_size)
                 valid_log.append({"step": step, "epoch": step / data.steps_per_epoch, **metrics})
                 bar.write(f"step {step}: valid loss {metrics['valid_loss']:.3f}, "
@@ -222,7 +263,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     plot_training(train_log.rows(), valid_log.rows(), out_dir / "training_curve.png", f"{spec.name} ({count_parameters(model):,} parameters)")
     final = out_dir / "model.pt"
     rows = valid_log.rows()
-    save_model(model, final, {"steps": step, "seed": cfg.seed, "datasets": [str(d) for d in datasets],
+    save_model(hook.finish(model), final, {"steps": step, "seed": cfg.seed, "datasets": [str(d) for d in datasets],
                               "valid_accuracy_median": float(rows[-1]["valid_accuracy_median"]) if rows else None})
     return final
 
@@ -236,8 +277,9 @@ def _resumable(config: dict) -> dict:
     return {k: v for k, v in (asdict(TrainConfig()) | config).items() if k not in ("max_steps", "threads")}
 
 
-def _describe(spec: ModelSpec, cfg: TrainConfig, datasets, model) -> str:
+def _describe(spec: ModelSpec, cfg: TrainConfig, datasets, model, hook: StepHook) -> str:
     import yaml
 
     return yaml.safe_dump({"model": spec.to_dict(), "train": asdict(cfg), "datasets": [str(d) for d in datasets],
-                           "parameters": count_parameters(model), "torch": str(torch.__version__)}, sort_keys=False)
+                           "parameters": count_parameters(model), "torch": str(torch.__version__),
+                           **({"method": hook.identity()} if hook.identity() else {})}, sort_keys=False)
