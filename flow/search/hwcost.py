@@ -135,7 +135,7 @@ class CostModel:
     def network(self, probs, choices) -> torch.Tensor:
         return network_cost(self.layer_costs(probs, choices))
 
-    def penalty(self, probs, choices, sharpness: float | None = 10.0) -> torch.Tensor:
+    def penalty(self, probs, choices, sharpness: float | None = 20.0) -> torch.Tensor:
         return budget_penalty(self.network(probs, choices), self.budget, sharpness)
 
     def one_hot(self, choices: list[dict]) -> list[torch.Tensor]:

@@ -47,21 +47,21 @@ LOG_FIELDS = ("step", "tau", "weight_loss", "arch_task_loss", "hw_penalty", "exp
 
 @dataclass
 class SearchConfig:
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 16            # the global batch (split across processes)
     lr: float = 2e-3                # weights (AdamW, warmup then cosine)
     weight_decay: float = 0.01
-    arch_lr: float = 3e-2           # architecture logits (Adam)
-    warmup_steps: int = 200         # weight steps before the first architecture step
+    arch_lr: float = 1e-2           # architecture logits (Adam)
+    warmup_steps: int = 300         # weight steps before the first architecture step
     tau_start: float = 5.0          # Gumbel-softmax temperature, annealed geometrically
     tau_end: float = 0.5
     lam: float = 1.0                # weight of the hardware penalty
-    sharpness: float = 10.0         # softplus sharpness of the penalty (it pulls a little below the budget too)
+    sharpness: float = 20.0         # softplus sharpness of the penalty (it pulls a little below the budget too)
     task_weight: float = 1.0        # 0: architecture steps see the hardware term alone
     grad_clip: float = 2.0
-    eval_every: int = 200           # score the derived architecture (Pareto data)
+    eval_every: int = 150           # score the derived architecture (Pareto data)
     eval_chunks: int = 64
-    checkpoint_every: int = 100
+    checkpoint_every: int = 50
     log_every: int = 10
     max_steps: int | None = None    # stop early (tests); the schedules and logs still span `steps`
     seed: int = 1
