@@ -1,0 +1,195 @@
+"""The QABAS experiment (issue 14): what the search buys against a hand-designed board model.
+
+Target pynq-z2, every resource ≤ 85% of the part, two throughput targets: MinION real time
+(2.048 M effective samples/s) and 4× that. For each target: `rubicon search` on the default
+space, the derived model YAML; then every derived model and the hand-designed reference
+(rubicall_pynq's layout) trained with one recipe and one budget (`rubicon train` from scratch on
+the same datasets, epochs and seed), built for pynq-z2 (`rubicon build` at the target's chunks/s:
+C-sim and cycle sim bit-exact; a model that cannot reach the target within budget is built at the
+fastest folding that fits, and the table says so), and evaluated on the real labelled reads and
+held-out simulated lambda reads, float32 and exact (bench/eval_shipped.py). Writes
+reports/qabas/qabas.json, qabas.md and qabas.png (the Pareto front of the searches with the
+built points on it).
+
+Every stage resumes: a search or training resumes from its checkpoint, a build from its manifest,
+and finished evaluations are read back from runs/qabas/.
+
+Usage: python bench/qabas_experiment.py [--runs runs] [--datasets runs/kd_real runs/kd_sim]
+           [--search-steps 1500] [--epochs 3] [--tiny]
+"""
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from eval_shipped import evaluate_model  # noqa: E402
+
+from flow.cli import main as rubicon  # noqa: E402
+from flow.data.chunks import new_samples  # noqa: E402
+from flow.errors import FlowError  # noqa: E402
+from flow.nn.config import load_model_spec  # noqa: E402
+from flow.paths import LAMBDA_REFERENCE, MODELS_DIR, REPO_ROOT, data_file  # noqa: E402
+from flow.report.schema import MINION_SAMPLES_PER_S  # noqa: E402
+from flow.search.derive import describe, plot_pareto, write_model_yaml  # noqa: E402
+
+TARGET = "pynq-z2"
+HEADROOM = 0.15
+CHUNK_LEN = 4200
+RATES = {"minion": MINION_SAMPLES_PER_S, "minion4x": 4 * MINION_SAMPLES_PER_S}
+REFERENCE = "rubicall_pynq"
+SPACE = MODELS_DIR / "search" / "pynq_default.yaml"
+
+
+def _run(*args) -> int:
+    print("$ rubicon " + " ".join(map(str, args)), flush=True)
+    return rubicon([str(a) for a in args])
+
+
+def _must(*args) -> None:
+    if _run(*args):
+        raise FlowError(f"`rubicon {' '.join(map(str, args))}` failed")
+
+
+def search(tag: str, rate: float, args, root: Path) -> dict:
+    out = root / f"search_{tag}"
+    if not (out / "search.json").exists() or json.loads((out / "search.json").read_text())["steps"] < args.search_steps:
+        _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
+              "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
+              *args.search_options)
+    return json.loads((out / "search.json").read_text())
+
+
+def model_yaml(name: str, source: Path, root: Path) -> Path:
+    """The model as its own YAML under runs/qabas (renamed, so trainings and builds are told apart)."""
+    spec = load_model_spec(str(source))
+    spec.name = name
+    path = root / f"{name}.yaml"
+    write_model_yaml(spec, path, f"{name}: {describe(spec)} (from {source})")
+    return path
+
+
+def train(name: str, yaml_path: Path, args, root: Path) -> Path:
+    out = root / f"train_{name}"
+    final = out / "model.pt"
+    if not final.exists():
+        _must("train", yaml_path, *args.datasets, "-o", out, "--epochs", args.epochs, "--seed", args.seed,
+              "--threads", args.threads, *args.train_options)
+    return final
+
+
+def build(name: str, model: Path, tag: str, rate: float, args, root: Path) -> dict:
+    """Build at the target's chunks/s; if that does not fit, at the fastest folding that fits."""
+    stride = load_model_spec(str(root / f"{name}.yaml")).stride
+    fps = rate / new_samples(CHUNK_LEN, stride)
+    for mode, speed in (("target", ["--fps", fps]), ("fit", [])):
+        out = root / (f"build_{name}_{tag}" if mode == "target" else f"build_{name}_fit")  # fit: any target's
+        if not (out / "report.json").exists():
+            if _run("build", "--model", model, "--target", TARGET, "-o", out, "--headroom", HEADROOM,
+                    "--chunks", args.build_chunks, *speed):
+                shutil.rmtree(out, ignore_errors=True)
+                continue
+        report = json.loads((out / "report.json").read_text())
+        t, est = report["throughput"], report["estimate"]["calibrated_totals"]
+        return {"build": str(out), "mode": mode, "meets_target": t["effective_samples_per_s"] >= rate * 0.999,
+                "lut": est["lut"], "bram18": est["bram18"], "dsp": est["dsp"],
+                "effective_samples_per_s": t["effective_samples_per_s"], "minion_fraction": t["minion_fraction"],
+                "csim_bit_exact": report.get("csim", {}).get("bit_exact"),
+                "cyclesim_bit_exact": report.get("cyclesim", {}).get("bit_exact")}
+    return {"build": None, "mode": "none", "meets_target": False}
+
+
+def evaluate(name: str, model: Path, args, root: Path) -> dict:
+    cached = root / f"eval_{name}.json"
+    if not cached.exists():
+        sim = root / f"eval_sim_lambda_{args.reads}_{args.eval_seed}"
+        if not (sim / "truth.fasta").exists():
+            _must("simulate", data_file(LAMBDA_REFERENCE), "-n", args.reads, "--seed", args.eval_seed, "-o", sim)
+        cached.write_text(json.dumps(evaluate_model(str(model), name, root, sim), indent=1))
+    results = json.loads(cached.read_text())
+    real = [results["real R9.4.1 mapped-signal sample"], results["real R9.4.1 FAST5 with per-read references"]]
+    simulated = results["simulated lambda (truth.fasta)"]
+
+    def mean_over(sets, path):  # the mean over every read of the sets
+        return sum(s[path]["mean"] * s["reads"] for s in sets) / sum(s["reads"] for s in sets)
+
+    return {"real_accuracy": mean_over(real, "exact"), "real_accuracy_float": mean_over(real, "float"),
+            "real_reads": sum(s["reads"] for s in real), "sim_accuracy": mean_over([simulated], "exact"),
+            "sim_accuracy_float": mean_over([simulated], "float"), "sim_reads": simulated["reads"]}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | target | architecture | real acc. (exact, mean) | sim acc. (exact, mean) | LUT | BRAM18 | DSP | "
+             "effective M samples/s | meets target | built at |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b = r["build"]
+        res = [f"{b[k]:,.0f}" if b.get(k) is not None else "–" for k in ("lut", "bram18", "dsp")]
+        rate = f"{b['effective_samples_per_s'] / 1e6:.2f}" if b.get("effective_samples_per_s") else "–"
+        lines.append(f"| {r['name']} | {r['tag']} | {r['architecture']} | {100 * r['real_accuracy']:.2f}% | "
+                     f"{100 * r['sim_accuracy']:.2f}% | {' | '.join(res)} | {rate} | "
+                     f"{'yes' if b['meets_target'] else 'no'} | {b['mode']} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--datasets", type=Path, nargs="+", default=[Path("runs/kd_real"), Path("runs/kd_sim")],
+                    help="training chunks: simulated labels and the real-data teacher's calls (make distill-data)")
+    ap.add_argument("--space", type=Path, default=SPACE)
+    ap.add_argument("--search-steps", type=int, default=1500)
+    ap.add_argument("--epochs", type=int, default=3, help="training epochs of every model (same recipe for all)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--build-chunks", type=int, default=8)
+    ap.add_argument("--reads", type=int, default=20, help="simulated lambda reads for the held-out accuracy")
+    ap.add_argument("--eval-seed", type=int, default=2026)
+    ap.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "qabas")
+    ap.add_argument("--tiny", action="store_true", help="a few steps of everything: checks the pipeline, not the result")
+    args = ap.parse_args()
+    args.search_options, args.train_options = [], []
+    if args.tiny:
+        args.search_steps, args.epochs, args.build_chunks, args.reads = 4, 1, 4, 2
+        args.search_options = ["--warmup-steps", 2, "--batch-size", 4, "--eval-every", 2, "--eval-chunks", 4]
+        args.train_options = ["--max-steps", 2, "--batch-size", 4, "--valid-chunks", 8]
+    root = args.runs / ("qabas_tiny" if args.tiny else "qabas")
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows, searches = [], {}
+    models = {f"ref_{REFERENCE}": (model_yaml(f"ref_{REFERENCE}", MODELS_DIR / f"{REFERENCE}.yaml", root), None)}
+    for tag, rate in RATES.items():
+        searches[tag] = search(tag, rate, args, root)
+        models[f"qabas_{tag}"] = (model_yaml(f"qabas_{tag}", Path(searches[tag]["derived"]), root), tag)
+    trained = {name: train(name, path, args, root) for name, (path, _) in models.items()}
+    for name, (path, own_tag) in models.items():
+        accuracy = evaluate(name, trained[name], args, root)
+        for tag, rate in RATES.items():
+            if own_tag not in (None, tag):
+                continue  # a searched model is built for the target it was searched for
+            rows.append({"name": name, "tag": tag, "architecture": describe(load_model_spec(str(path))),
+                         "search_estimate": searches[tag]["estimate"] if own_tag else None,
+                         **accuracy, "build": build(name, trained[name], tag, rate, args, root)})
+    args.report.mkdir(parents=True, exist_ok=True)
+    result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
+              "search_steps": args.search_steps, "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
+              "seconds": time.perf_counter() - started, "rows": rows,
+              "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}
+                           for t, s in searches.items()}}
+    (args.report / "qabas.json").write_text(json.dumps(result, indent=1, default=str))
+    (args.report / "qabas.md").write_text(f"# QABAS on {TARGET} (≤ {100 * (1 - HEADROOM):.0f}% of every resource)\n\n"
+                                          + table(rows) + "\n")
+    points = [p for tag in RATES for p in json.loads((root / f"search_{tag}" / "pareto.json").read_text())["points"]]
+    built = [{"label": f"{r['name']} @{r['tag']}", "accuracy": r["real_accuracy"],
+              **{k: r["build"].get(k) or 0 for k in ("lut", "bram18", "dsp", "effective_samples_per_s")}} for r in rows]
+    plot_pareto(points, args.report / "qabas.png", "QABAS on pynq-z2: searched (supernet accuracy) and built "
+                "(real-read exact accuracy, crosses)", built)
+    print(table(rows))
+    print(f"→ {args.report / 'qabas.md'} ({time.perf_counter() - started:,.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
