@@ -238,6 +238,15 @@ def test_bad_space_is_one_line_naming_file_and_key(tmp_path, damage, message):
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_target_the_stem_cannot_meet_is_refused():
+    costs_of(samples_per_s=9e6).check_fixed()
+    # 1e9 samples/s leaves 25 cycles per 300-sample chunk: far below the stem's fastest folding
+    with pytest.raises(FlowError, match="the stem alone takes .* cycles per chunk"):
+        costs_of(samples_per_s=1e9).check_fixed()
+    with pytest.raises(FlowError, match="the stem alone exceeds the budget"):
+        costs_of(headroom=0.9999).check_fixed()
+
+
 def test_shipped_spaces_load():
     from flow.paths import MODELS_DIR
 

@@ -73,6 +73,7 @@ def run(args):
         raise FlowError(f"--chunk-len {args.chunk_len} is not a multiple of the stem stride {space.stride}")
     costs = CostModel(space, args.target, chunk_len=args.chunk_len, samples_per_s=args.samples_per_s,
                       headroom=args.headroom, reserve=args.reserve)
+    costs.check_fixed()
     data = _Data(list(args.datasets), TrainConfig(batch_size=cfg.batch_size, valid_chunks=args.valid_chunks, seed=cfg.seed))
 
     def task_loss(log_probs, labels, lengths):

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from flow.data.chunks import new_samples
+from flow.errors import FlowError
 from flow.hw import fold as Fo
 from flow.hw.calibration import load_calibration
 from flow.hw.cost import METRICS, Candidate, budget_penalty, budget_vector, candidate_costs, expected_cost, network_cost
@@ -111,6 +112,19 @@ class CostModel:
             row = dict(zip(Fo.RES, unit.res[i])) | {"cycles": float(unit.cycles[i])}
             self._memo[key] = torch.tensor([row[m] for m in METRICS], dtype=torch.float64)
         return self._memo[key]
+
+    def check_fixed(self) -> None:
+        """Refuse a target the fixed stem cannot meet: no choice of the slots could help."""
+        stem = self.stem_cost()
+        k = METRICS.index("cycles")
+        if self.cycles_target is not None and stem[k] > self.cycles_target:
+            raise FlowError(f"{self.space.source}: the stem alone takes {stem[k]:,.0f} cycles per chunk at its fastest "
+                            f"folding, above the {self.cycles_target:,} the throughput target allows on "
+                            f"{self.target.name}; lower --samples-per-s or change the stem")
+        over = [f"{m} {stem[i]:,.0f} > {self.budget[i]:,.0f}" for i, m in enumerate(METRICS[:k]) if stem[i] > self.budget[i]]
+        if over:
+            raise FlowError(f"{self.space.source}: the stem alone exceeds the budget on {self.target.name} "
+                            f"({', '.join(over)}); lower --samples-per-s or --headroom, or change the stem")
 
     # -- the network ---------------------------------------------------------------------
     def contexts(self, choices: list[dict]) -> list[tuple[int, int]]:
