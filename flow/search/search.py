@@ -45,6 +45,13 @@ LOG_FIELDS = ("step", "tau", "weight_loss", "arch_task_loss", "hw_penalty", "exp
               "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
 
 
+# Adam moves every parameter by about its learning rate whatever the gradient's size, so a
+# logit whose only gradient is the penalty's faint pull far below the budget (or float noise, when
+# its slot's sampled op ignored it) would still move at full speed. Gradients well below this eps
+# move the logits in proportion instead; the task's and an active penalty's (1e-3 and up) see Adam.
+ARCH_ADAM_EPS = 1e-4
+
+
 @dataclass
 class SearchConfig:
     steps: int = 1500
@@ -113,6 +120,14 @@ class _World:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
 
+    def mean(self, value: torch.Tensor) -> float:
+        """The global batch's mean of a per-shard mean (for the logs)."""
+        if self.on:
+            value = value.detach().clone()
+            torch.distributed.all_reduce(value)
+            value /= self.size
+        return value.item()
+
     def barrier(self):
         if self.on:
             torch.distributed.barrier()
@@ -177,7 +192,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
     torch.manual_seed(cfg.seed)
     net = Supernet(space).to(device)
     w_opt = torch.optim.AdamW(net.weight_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.5, 0.999))
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.5, 0.999), eps=ARCH_ADAM_EPS)
     last = cfg.steps if cfg.max_steps is None else min(cfg.steps, cfg.max_steps)
     ckpt = out_dir / "checkpoint.pt"
     meta = {"space": space.source, "config": asdict(cfg), "target": costs.target.name,
@@ -237,7 +252,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
             world.average(net.weight_parameters())
             torch.nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
             w_opt.step()
-            row = {"step": step + 1, "tau": tau, "weight_loss": loss_w.item()}
+            row = {"step": step + 1, "tau": tau, "weight_loss": world.mean(loss_w)}
             # architecture step: a validation batch and the hardware term
             if step >= cfg.warmup_steps:
                 a_opt.zero_grad()
@@ -250,7 +265,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
                     task = _task(net, data, world.shard(_valid_batch(data, step, cfg, world)), choices, gates, task_loss,
                                  device)
                     loss_a = loss_a + cfg.task_weight * task
-                    row["arch_task_loss"] = task.item()
+                    row["arch_task_loss"] = world.mean(task)
                 loss_a.backward()
                 world.average(net.arch_parameters())
                 a_opt.step()
