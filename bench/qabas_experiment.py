@@ -148,7 +148,7 @@ def main():
     ap.add_argument("--build-chunks", type=int, default=8)
     ap.add_argument("--reads", type=int, default=20, help="simulated lambda reads for the held-out accuracy")
     ap.add_argument("--eval-seed", type=int, default=2026)
-    ap.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "qabas")
+    ap.add_argument("--report", type=Path, help="default reports/qabas (with --tiny: RUNS/qabas_tiny/report)")
     ap.add_argument("--tiny", action="store_true", help="a few steps of everything: checks the pipeline, not the result")
     args = ap.parse_args()
     args.search_options, args.train_options = [], []
@@ -157,6 +157,7 @@ def main():
         args.search_options = ["--warmup-steps", 2, "--batch-size", 4, "--eval-every", 2, "--eval-chunks", 4]
         args.train_options = ["--max-steps", 2, "--batch-size", 4, "--valid-chunks", 8]
     root = args.runs / ("qabas_tiny" if args.tiny else "qabas")
+    args.report = args.report or (root / "report" if args.tiny else REPO_ROOT / "reports" / "qabas")
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rows, searches = [], {}
