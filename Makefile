@@ -20,6 +20,7 @@ help:
 	@echo "make train-shipped  train models/$(SIM_MODEL).pt on simulated reads, as shipped (resumes if interrupted)"
 	@echo "make eval-shipped   float and exact (integer graph) accuracy of the board models on simulated lambda and real reads"
 	@echo "make export lower   QONNX export and the integer dataflow graph of MODEL into build/MODEL/"
+	@echo "make skipclip       SkipClip experiment: the teacher's skips removed by distillation (bench/skipclip_experiment.py)"
 	@echo "make distill        the shipped board model: STUDENT on simulated reads (distill-baseline), then distilled from the real-data teacher"
 	@echo "make build          verified accelerator for MODEL on TARGET (default rubicall_pynq on pynq-z2) in build/TARGET/MODEL"
 	@echo "make calibrate      make build, then store its measured/estimated factors for TARGET (folding and search read them)"
@@ -116,6 +117,15 @@ distill: distill-data distill-baseline
 	rubicon train $(STUDENT) $(RUNS)/kd_real $(RUNS)/kd_sim -o $(RUNS)/$(STUDENT)_kd --init $(RUNS)/$(STUDENT)_sim/model.pt \
 		--kd-alpha 0 --lr 5e-4 --warmup-steps 50 --epochs 3 --checkpoint-every 100 --log-every 25 --seed 4
 	cp $(RUNS)/$(STUDENT)_kd/model.pt models/$(STUDENT).pt
+
+# --- SkipClip (issue: remove the teacher's skips) ------------------------------------------
+# (a) teacher, (b) the SkipClip student, (c) its layout from scratch, (d) its layout with the skips
+# kept, all on the distillation data with one recipe; accuracy on the real labelled reads and held-out
+# simulated reads; (b) and (d) built for $(SKIPCLIP_TARGET) at one throughput target. Resumable.
+SKIPCLIP_TARGET ?= zcu104
+.PHONY: skipclip
+skipclip: distill-data
+	$(PYTHON) bench/skipclip_experiment.py --runs $(RUNS) --target $(SKIPCLIP_TARGET)
 
 # Dynamic-pooling ablation (issue: dynamic pooling end to end): heron_dp vs heron_strided, 2 seeds,
 # strong and no read-speed variation, 2,000 steps each; resumable. About 2 hours on 2 cores.

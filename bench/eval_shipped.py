@@ -20,7 +20,6 @@ from flow.paths import FAST5_DIR, FAST5_REFERENCES, LAMBDA_REFERENCE, MAPPED_SIG
 
 BOARD_MODELS = ("rubicall_pynq", "heron_dp", "rubicall_s")  # PYNQ-Z2, ZCU104 (dynamic pooling), U250
 CHUNK_LEN = 4200
-PATHS = ("float", "exact")
 
 
 def _run(args: list) -> None:
@@ -37,27 +36,31 @@ def summary(tsv: Path) -> dict:
 
 
 def evaluate(model_args: dict, inputs: list, reference, out: Path) -> dict:
-    """Basecall `inputs` on both paths and score each against `reference`."""
+    """Basecall `inputs` on each path of `model_args` and score each against `reference`."""
     result, calls = {}, {}
-    for path in PATHS:
+    for path in model_args:
         fastq = out.with_name(f"{out.name}_{path}.fastq")
         _run(["basecall", *model_args[path], *inputs, "-o", fastq])
         _run(["evaluate", fastq, reference, "--tsv", fastq.with_suffix(".tsv")])
         result[path] = summary(fastq.with_suffix(".tsv"))
         calls[path] = {k: seq for k, (seq, _) in read_fastq(fastq).items()}
     reads = result["float"]["reads"]
-    same = sum(calls["float"][k] == calls["exact"].get(k) for k in calls["float"])
-    return {"reads": reads, **{p: {"mean": result[p]["mean"], "median": result[p]["median"]} for p in PATHS},
-            "identical_calls": same}
+    summary_ = {"reads": reads, **{p: {"mean": result[p]["mean"], "median": result[p]["median"]} for p in model_args}}
+    if "exact" in calls:
+        summary_["identical_calls"] = sum(calls["float"][k] == calls["exact"].get(k) for k in calls["float"])
+    return summary_
 
 
-def evaluate_model(model: str, name: str, runs: Path, sim: Path) -> dict:
+def evaluate_model(model: str, name: str, runs: Path, sim: Path, exact: bool = True) -> dict:
+    """Every data set on the float path and, with `exact`, on the integer dataflow graph too."""
     out = runs / f"eval_{name}"
     out.mkdir(parents=True, exist_ok=True)
-    graph, _ = dataflow_graph(model, CHUNK_LEN)  # lowered once, basecalled as a build directory
-    (out / "exact").mkdir(exist_ok=True)
-    graph.save(str(out / "exact" / "dataflow.onnx"))
-    model_args = {"float": [model, "--chunk-len", CHUNK_LEN], "exact": ["--exact", out / "exact"]}
+    model_args = {"float": [model, "--chunk-len", CHUNK_LEN]}
+    if exact:
+        graph, _ = dataflow_graph(model, CHUNK_LEN)  # lowered once, basecalled as a build directory
+        (out / "exact").mkdir(exist_ok=True)
+        graph.save(str(out / "exact" / "dataflow.onnx"))
+        model_args["exact"] = ["--exact", out / "exact"]
     fast5 = data_file(FAST5_DIR)
     return {
         "simulated lambda (truth.fasta)": evaluate(model_args, [sim / "reads.pod5"], sim / "truth.fasta", out / "sim_lambda"),
@@ -73,9 +76,10 @@ def print_table(name: str, results: dict) -> None:
     print(f"\n{name}: accuracy mean / median, float32 model vs exact integer graph")
     print(f"{'data set':<46}{'reads':>6}{'float mean':>12}{'median':>9}{'exact mean':>12}{'median':>9}{'same calls':>12}")
     for data_set, r in results.items():
-        f, e = r["float"], r["exact"]
-        print(f"{data_set:<46}{r['reads']:>6}{100 * f['mean']:>11.2f}%{100 * f['median']:>8.2f}%"
-              f"{100 * e['mean']:>11.2f}%{100 * e['median']:>8.2f}%{r['identical_calls']:>8} of {r['reads']}")
+        f, e = r["float"], r.get("exact")
+        exact = (f"{100 * e['mean']:>11.2f}%{100 * e['median']:>8.2f}%{r['identical_calls']:>8} of {r['reads']}"
+                 if e else f"{'(float only)':>21}")
+        print(f"{data_set:<46}{r['reads']:>6}{100 * f['mean']:>11.2f}%{100 * f['median']:>8.2f}%{exact}")
 
 
 def main():
@@ -85,6 +89,7 @@ def main():
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--reads", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--float-only", action="store_true", help="skip the exact path (float teachers cannot be lowered)")
     args = ap.parse_args()
     if args.name and len(args.model) > 1:
         ap.error("--name names the result of one model")
@@ -93,13 +98,14 @@ def main():
         _run(["simulate", data_file(LAMBDA_REFERENCE), "-n", args.reads, "--seed", args.seed, "-o", sim])
     for model in args.model:
         name = args.name or Path(model).stem
-        results = evaluate_model(model, name, args.runs, sim)
+        results = evaluate_model(model, name, args.runs, sim, exact=not args.float_only)
         print_table(name, results)
         report = REPO_ROOT / "reports" / "accuracy" / f"{name}.json"
         report.parent.mkdir(parents=True, exist_ok=True)
+        paths = {"float": "float32 Brevitas model (rubicon basecall)",
+                 "exact": "integer dataflow graph, what the accelerator computes (rubicon basecall --exact)"}
         report.write_text(json.dumps({"model": name, "seed": args.seed, "chunk_len": CHUNK_LEN,
-                                      "paths": {"float": "float32 Brevitas model (rubicon basecall)",
-                                                "exact": "integer dataflow graph, what the accelerator computes (rubicon basecall --exact)"},
+                                      "paths": {k: v for k, v in paths.items() if k == "float" or not args.float_only},
                                       "results": results}, indent=2) + "\n")
         print(f"→ {report}")
 

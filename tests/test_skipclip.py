@@ -175,3 +175,11 @@ def test_skipclip_refuses_a_schedule_that_does_not_finish(kd_data, tmp_path, cap
     assert "cuts the last of 2 skip groups at step 10, but a complete run is 10 steps" in capsys.readouterr().err
     assert not (tmp_path / "late").exists()
     assert _skipclip(kd_data, tmp_path / "nokd", "--kd-alpha", "0") == 2
+
+
+def test_shipped_student_yaml_is_the_default_student():
+    from flow.nn.config import load_model_spec
+
+    shipped, default = load_model_spec("models/skipclip_sbonito.yaml"), default_student(load_model_spec("teacher_sbonito"))
+    assert shipped.layers == default.layers
+    assert (shipped.input_bits, shipped.head_weight_bits, shipped.head_bias) == (default.input_bits, default.head_weight_bits, False)

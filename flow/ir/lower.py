@@ -3,15 +3,17 @@
 Patterns (QONNX, channels-first) → dataflow ops (channels-last [N, T, C]):
 - `Quant` on the graph input → the integer input stream (the driver quantizes; its scale
   is stored as metadata).
-- `Conv` (weights from a `Quant`) followed by [BatchNormalization] [Relu] `Quant` →
+- `Conv` (weights from a `Quant`) followed by [BatchNormalization] [activation] `Quant` →
   FMPadding1D + ConvolutionInputGenerator1D + MVAU (dense or grouped, grouped as a
   block-diagonal matrix) or VVAU (depthwise), with the BatchNorm, scales, ReLU and the
   activation quantizer folded into per-channel integer thresholds. Pointwise unstrided
   convolutions feed the MVAU directly.
 - `Conv` producing the graph output → MVAU without activation (integer accumulators; the
   per-class scale that turns them into logits is an initializer and metadata).
-- `Add` of two quantized streams of one scale, then [Relu] `Quant` → AddStreams +
+- `Add` of two quantized streams of one scale, then [activation] `Quant` → AddStreams +
   Thresholding. A stream read by two consumers gets a DuplicateStreams fork.
+- Activations: `Relu`, or the monotone swish `Clip(min ≥ x₀)` → `Sigmoid` and `Mul` (c·σ(c),
+  `flow.nn.layers.MonotoneSwish`); any non-decreasing function folds into thresholds alike.
 - `DynamicPoolQ` (features, predictor accumulators) → the predictor's pointwise `Conv` as an
   MVAU whose thresholds give the LUT index directly (the bias, the pre-LUT shift and the
   clip are one monotone step function, so they fold into thresholds exactly, as FINN folds
@@ -36,6 +38,7 @@ from qonnx.util.basic import qonnx_make_model
 from flow.errors import FlowError
 from flow.ir.ops.base import DOMAIN
 from flow.ir.ops.dynamic_pool import DynamicPoolQ
+from flow.numerics.activation import SWISH_ARGMIN, monotone_swish
 from flow.numerics.dynamic_pool import format_attributes
 from flow.numerics.rounding import round_half_even
 
@@ -165,6 +168,25 @@ class Lowering:
         self.done.add(wq.name)
         return w_int, np.broadcast_to(scale.astype(np.float64).reshape(-1), (w.shape[0],)).copy(), b
 
+    def _activation(self, tensor: str, after: tuple[str, ...] = ()):
+        """The chain from `tensor` to its activation quantizer: ([nodes], f, the Quant node), where f is
+        the non-decreasing float function between them (identity, ReLU or the monotone swish)."""
+        node = self._only_consumer(tensor, (*after, "Relu", "Clip", "Quant"))
+        if node.op_type in after or node.op_type == "Quant":
+            return [], None, node
+        if node.op_type == "Relu":
+            return [node], lambda real: np.maximum(real, 0.0), self._only_consumer(node.output[0], ("Quant",))
+        low = self.src.get_initializer(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        users = {c.op_type: c for c in self.src.find_consumers(node.output[0])}
+        sig = users.get("Sigmoid")
+        mul = self._only_consumer(sig.output[0], ("Mul",)) if sig is not None and len(users) == 2 else None
+        if (low is None or float(low) < SWISH_ARGMIN - 1e-6 or (len(node.input) > 2 and node.input[2])
+                or mul is None or users.get("Mul") is not mul):
+            raise FlowError(f"{node.name} (Clip): the lowering takes a Clip only as the monotone swish "
+                            f"c = max(x, {SWISH_ARGMIN:.4f}), c·sigmoid(c) (flow.nn.layers.MonotoneSwish)")
+        x0 = float(low)
+        return [node, sig, mul], lambda real: monotone_swish(real, x0), self._only_consumer(mul.output[0], ("Quant",))
+
     # -- patterns ------------------------------------------------------------------------
     def lower(self) -> ModelWrapper:
         src = self.src
@@ -195,7 +217,8 @@ class Lowering:
                 continue  # a weight quantizer, consumed by its Conv
             else:
                 raise FlowError(f"{node.name} ({node.op_type}): no lowering for this node here; "
-                                "supported: Quant → Conv [BatchNormalization] [Relu] Quant, Add of quantized streams")
+                                "supported: Quant → Conv [BatchNormalization] [Relu | monotone swish] Quant, "
+                                "Add of quantized streams")
         return self._build()
 
     def _conv(self, conv):
@@ -261,15 +284,14 @@ class Lowering:
         if out_name in [o.name for o in src.graph.output]:
             self._head(conv, stream, matrix, depthwise, x, s_w, w_bits, c_out, t_out, acc_lo, acc_hi)
             return
-        # the chain the thresholds replace: [BatchNormalization] [Relu] Quant
-        bn = relu = None
-        node = self._only_consumer(out_name, ("BatchNormalization", "Relu", "Quant"))
+        # the chain the thresholds replace: [BatchNormalization] [activation] Quant
+        bn = None
+        chain, act, node = self._activation(out_name, ("BatchNormalization",))
         if node.op_type == "BatchNormalization":
-            bn, node = node, self._only_consumer(node.output[0], ("Relu", "Quant"))
-        if node.op_type == "Relu":
-            relu, node = node, self._only_consumer(node.output[0], ("Quant",))
+            bn = node
+            chain, act, node = self._activation(bn.output[0])
         quant = _Quantizer(src, node)
-        self.done.update(n.name for n in (bn, relu, node) if n is not None)
+        self.done.update(n.name for n in (bn, *chain, node) if n is not None)
         gamma = beta = mean = var = None
         eps = 0.0
         if bn is not None:
@@ -286,7 +308,7 @@ class Lowering:
             real = (sign[chan] * acc).astype(np.float64) * (s_w[chan] * x.scale)
             if bn is not None:
                 real = (real - mean[chan]) / np.sqrt(var[chan] + eps) * gamma[chan] + beta[chan]
-            return np.maximum(real, 0.0) if relu is not None else real
+            return act(real) if act is not None else real
 
         thresholds = _thresholds(pre, c_out, quant, acc_lo, acc_hi)
         out = quant.stream(f"{node.output[0]}", c_out, t_out)
@@ -323,12 +345,9 @@ class Lowering:
         if a.scale != b.scale or a.signed != b.signed or a.channels != b.channels or a.length != b.length:
             raise FlowError(f"{add.name} (Add): inputs have different scales or shapes ({a.scale} vs {b.scale}); "
                             "a residual join needs one shared quantizer on both branches")
-        node = self._only_consumer(add.output[0], ("Relu", "Quant"))
-        relu = None
-        if node.op_type == "Relu":
-            relu, node = node, self._only_consumer(node.output[0], ("Quant",))
+        chain, act, node = self._activation(add.output[0])
         quant = _Quantizer(src, node)
-        self.done.update(n.name for n in (add, relu, node) if n is not None)
+        self.done.update(n.name for n in (add, *chain, node) if n is not None)
         lo, hi = 2 * a.range[0], 2 * a.range[1]
         summed = self._tensor(f"{add.name}_sum", [self.batch, a.length, a.channels], int_type_for(lo, hi))
         self._emit("AddStreams", [a.name, b.name], [summed], NumChannels=a.channels, numInputVectors=[self.batch, a.length],
@@ -336,7 +355,7 @@ class Lowering:
 
         def pre(acc, chan):
             real = acc.astype(np.float64) * a.scale
-            return np.maximum(real, 0.0) if relu is not None else real
+            return act(real) if act is not None else real
 
         thresholds = _thresholds(pre, a.channels, quant, lo, hi)
         out = quant.stream(node.output[0], a.channels, a.length)

@@ -141,6 +141,14 @@ def evaluate_qonnx(model: ModelWrapper, signal: np.ndarray) -> dict[str, np.ndar
             out = np.maximum(ins[0], 0.0)
         elif node.op_type == "Add":
             out = ins[0] + ins[1]
+        elif node.op_type == "Clip":
+            low = ins[1] if len(node.input) > 1 and node.input[1] else -np.inf
+            high = values[node.input[2]] if len(node.input) > 2 and node.input[2] else np.inf
+            out = np.minimum(np.maximum(ins[0], low), high)
+        elif node.op_type == "Sigmoid":
+            out = 1.0 / (1.0 + np.exp(-ins[0]))
+        elif node.op_type == "Mul":
+            out = ins[0] * ins[1]
         elif node.op_type == "DynamicPoolQ":
             out, values[f"{node.output[0]}_count"], values[f"{node.output[0]}_overflow"] = _dynamic_pool_q(node, attrs, *ins)
         else:

@@ -43,7 +43,7 @@ class LayerSpec:
     repeat: int = 1
     residual: bool = False
     dilation: int = 1
-    activation: str = "relu"  # swish only in float layers (teachers); hardware layers use ReLU
+    activation: str = "relu"  # or swish: float, or quantized as swish(max(x, x₀)) (monotone, flow.nn.layers)
     # dynamic_pool only
     norm_target: float = 3.0
     predictor_kernel: int = 9
@@ -126,8 +126,6 @@ def parse_model(data: dict, source: str = "<dict>") -> ModelSpec:
         _check_bits(spec.act_bits, where)
         if spec.activation not in ACTIVATIONS:
             raise FlowError(f"{where}: activation must be one of {ACTIVATIONS} (got {spec.activation!r})")
-        if spec.activation == "swish" and spec.act_bits is not None:
-            raise FlowError(f"{where}: swish is float only; set act_bits: null or use relu (thresholds need a monotonic activation)")
         if spec.type == "dynamic_pool":
             _check_dynamic_pool(spec, where)
         elif set(raw) & DYNAMIC_POOL_KEYS:

@@ -4,6 +4,8 @@ from brevitas import nn as qnn
 from brevitas.quant import Int8ActPerTensorFloatMinMaxInit, Int8WeightPerChannelFloat, Uint8ActPerTensorFloatMaxInit
 from torch import nn
 
+from flow.numerics.activation import SWISH_ARGMIN
+
 
 def conv(in_ch: int, out_ch: int, kernel: int, bits: int | None, stride: int = 1, groups: int = 1,
          dilation: int = 1, bias: bool = False) -> nn.Module:
@@ -24,10 +26,24 @@ RELU_INIT_MAX = 4.0
 SIGNED_INIT_RANGE = 4.0
 
 
+# Swish x·σ(x) has its minimum −0.2785 at x₀ = −1.2785 and rises again towards 0 below it. Thresholds
+# implement only non-decreasing activations, so the quantized swish holds that minimum below x₀:
+# the same function above x₀, and a teacher's swish weights keep most of their accuracy.
+
+
+class MonotoneSwish(nn.Module):
+    """swish(max(x, x₀)): non-decreasing, so a MultiThreshold can implement it with its quantizer."""
+
+    def forward(self, x):
+        x = torch.clamp(as_tensor(x), min=SWISH_ARGMIN)
+        return x * torch.sigmoid(x)
+
+
 def activation(kind: str, bits: int | None) -> nn.Module:
-    """ReLU, quantized unsigned when `bits` is set (FINN folds it into integer thresholds); or float swish."""
+    """ReLU, quantized unsigned when `bits` is set (FINN folds it into integer thresholds); float swish;
+    or, with `bits`, the monotone swish quantized signed (its minimum is below zero)."""
     if kind == "swish":
-        return nn.SiLU()
+        return nn.SiLU() if bits is None else nn.Sequential(MonotoneSwish(), signed_quant(bits))
     if bits is None:
         return nn.ReLU()
     return qnn.QuantReLU(act_quant=Uint8ActPerTensorFloatMaxInit, bit_width=bits, max_val=RELU_INIT_MAX)

@@ -13,10 +13,9 @@ from flow.nn.model import Basecaller, SeparableStack, build_model
 
 
 def default_student(teacher: ModelSpec, weight_bits: int = 8, act_bits: int = 8) -> ModelSpec:
-    """The teacher's layout without skips, quantized (ReLU: thresholds need a monotonic activation;
-    no head bias: the dataflow head is a bias-free MVAU)."""
-    layers = [replace(layer, residual=False, weight_bits=weight_bits, act_bits=act_bits, activation="relu")
-              for layer in teacher.layers]
+    """The teacher's layout without skips, quantized, with the teacher's activation (a quantized swish
+    is the monotone swish, flow.nn.layers); no head bias: the dataflow head is a bias-free MVAU."""
+    layers = [replace(layer, residual=False, weight_bits=weight_bits, act_bits=act_bits) for layer in teacher.layers]
     return replace(teacher, name=f"{teacher.name}_skipclip", layers=layers, input_bits=act_bits,
                    head_weight_bits=weight_bits, head_bias=False, description=f"{teacher.name} without skips, {weight_bits}-bit weights, "
                    f"{act_bits}-bit activations (SkipClip student)", extra={})
