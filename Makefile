@@ -20,6 +20,7 @@ help:
 	@echo "make train-shipped  train models/$(SIM_MODEL).pt on simulated reads, as shipped (resumes if interrupted)"
 	@echo "make eval-shipped   float and exact (integer graph) accuracy of the board models on simulated lambda and real reads"
 	@echo "make export lower   QONNX export and the integer dataflow graph of MODEL into build/MODEL/"
+	@echo "make qabas          QABAS experiment: searched models vs the hand-designed layout on pynq-z2 (bench/qabas_experiment.py)"
 	@echo "make skipclip       SkipClip experiment: the teacher's skips removed by distillation (bench/skipclip_experiment.py)"
 	@echo "make distill        the shipped board model: STUDENT on simulated reads (distill-baseline), then distilled from the real-data teacher"
 	@echo "make build          verified accelerator for MODEL on TARGET (default rubicall_pynq on pynq-z2) in build/TARGET/MODEL"
@@ -118,11 +119,19 @@ distill: distill-data distill-baseline
 		--kd-alpha 0 --lr 5e-4 --warmup-steps 50 --epochs 3 --checkpoint-every 100 --log-every 25 --seed 4
 	cp $(RUNS)/$(STUDENT)_kd/model.pt models/$(STUDENT).pt
 
+# --- QABAS (issue: the search that designs the model for the board) ------------------------
+# Searches at MinION real time and 4x on pynq-z2 (every resource <= 85%), trains the derived models and
+# the hand-designed rubicall_pynq layout with one recipe, builds and evaluates them (reports/qabas).
+# About 5-6 hours on 2 cores; every stage resumes.
+.PHONY: qabas
+qabas: distill-data
+	$(PYTHON) bench/qabas_experiment.py --runs $(RUNS) --datasets $(RUNS)/kd_real $(RUNS)/kd_sim
+
 # --- SkipClip (issue: remove the teacher's skips) ------------------------------------------
 # (a) teacher, (b) the SkipClip student, (c) its layout from scratch, (d) its layout with the skips
 # kept, all on the distillation data with one recipe; accuracy on the real labelled reads and held-out
 # simulated reads; (b) and (d) built for $(SKIPCLIP_TARGET) at one throughput target. Resumable.
-SKIPCLIP_TARGET ?= zcu104
+SKIPCLIP_TARGET ?= u250
 .PHONY: skipclip
 skipclip: distill-data
 	$(PYTHON) bench/skipclip_experiment.py --runs $(RUNS) --target $(SKIPCLIP_TARGET)

@@ -14,7 +14,7 @@ built for --target at the same throughput target, so the shared layers fold alik
 BRAM18, DSP and FIFO depth compared from the build reports. Every stage resumes; rerun to continue.
 
 Usage: python bench/skipclip_experiment.py [--runs runs] [--epochs 1] [--stride 100]
-                                           [--target zcu104] [--samples-per-s 1e6]
+                                           [--target u250] [--samples-per-s 2.048e6]
 """
 import argparse
 import json
@@ -86,8 +86,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--stride", default="100")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--target", default="zcu104")
-    ap.add_argument("--samples-per-s", type=float, default=1e6)
+    ap.add_argument("--target", default="u250")
+    ap.add_argument("--samples-per-s", type=float, default=2.048e6)
     args = ap.parse_args()
     recipe = ["--epochs", args.epochs, "--seed", args.seed, "--checkpoint-every", 50, "--log-every", 10]
     models = train_arms(args.runs, recipe, args.stride)
