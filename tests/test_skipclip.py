@@ -183,3 +183,18 @@ def test_shipped_student_yaml_is_the_default_student():
     shipped, default = load_model_spec("models/skipclip_sbonito.yaml"), default_student(load_model_spec("teacher_sbonito"))
     assert shipped.layers == default.layers
     assert (shipped.input_bits, shipped.head_weight_bits, shipped.head_bias) == (default.input_bits, default.head_weight_bits, False)
+
+
+def test_per_frame_kd_refuses_a_dynamic_pooling_student_by_its_real_cause(kd_data, tmp_path, capsys):
+    import yaml
+
+    dp = {"name": "tiny_dp", "input": {"act_bits": 8}, "head": {"classes": 5, "weight_bits": 8}, "layers": [
+        {"type": "conv", "channels": 8, "kernel": 5, "stride": 3, "weight_bits": 8, "act_bits": 6},
+        {"type": "dynamic_pool", "channels": 8, "kernel": 3, "stride": 1, "norm_target": 2.5, "predictor_kernel": 5,
+         "predictor_channels": 8, "weight_bits": 8, "act_bits": 6}]}
+    (tmp_path / "dp.yaml").write_text(yaml.safe_dump(dp))
+    # same total stride as the teacher (3), yet its frames cannot pair with the teacher's
+    assert main(["train", tmp_path / "dp.yaml", kd_data / "ds", "-o", tmp_path / "out", "--kd-alpha", "0.5",
+                 "--batch-size", "4", "--max-steps", "1", "--threads", "1", "--valid-chunks", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "dynamic-pooling student's frames depend on the signal" in err and "another stride" not in err

@@ -130,7 +130,7 @@ def step_loss(model, x, y, lengths, teacher, cfg: TrainConfig) -> dict[str, torc
     logits, frames = model.logits_and_lengths(x)  # frames: valid outputs per row (dynamic pooling)
     losses = ctc_loss(torch.log_softmax(logits, dim=1).permute(2, 0, 1), y, lengths, frames)
     if cfg.kd_alpha > 0:
-        if teacher.shape != logits.shape:
+        if teacher.shape != logits.shape or getattr(model, "dynamic_pool", None) is not None:
             raise FlowError(_frame_mismatch(model, teacher, logits))
         losses["kd"] = kd_loss(logits, teacher, cfg.kd_temperature, frames)
         losses["total"] = cfg.kd_alpha * losses["kd"] + (1 - cfg.kd_alpha) * losses["total"]
@@ -141,10 +141,10 @@ def step_loss(model, x, y, lengths, teacher, cfg: TrainConfig) -> dict[str, torc
 
 def _frame_mismatch(model, teacher, logits) -> str:
     """Why per-frame KD cannot pair these frames, and the fix."""
-    have = f"teacher frames {tuple(teacher.shape[1:])} do not match the student's {tuple(logits.shape[1:])}"
     if getattr(model, "dynamic_pool", None) is not None:
-        return (f"{have}: a dynamic-pooling student's frames depend on the signal, so no frame pairs with a teacher "
-                "frame; it trains on the teacher's pseudo-labels alone (--kd-alpha 0)")
+        return ("per-frame KD: a dynamic-pooling student's frames depend on the signal, so no frame pairs with a "
+                "teacher frame; it trains on the teacher's pseudo-labels alone (--kd-alpha 0)")
+    have = f"teacher frames {tuple(teacher.shape[1:])} do not match the student's {tuple(logits.shape[1:])}"
     return (f"{have}: the student's total stride is {model.stride}; per-frame KD needs the teacher's, otherwise train "
             "on the pseudo-labels alone (--kd-alpha 0)")
 
