@@ -198,3 +198,11 @@ def test_per_frame_kd_refuses_a_dynamic_pooling_student_by_its_real_cause(kd_dat
                  "--batch-size", "4", "--max-steps", "1", "--threads", "1", "--valid-chunks", "4"]) == 2
     err = capsys.readouterr().err
     assert "dynamic-pooling student's frames depend on the signal" in err and "another stride" not in err
+
+
+def test_shipped_student_is_skip_free_and_matches_its_yaml():
+    from flow.nn.config import load_model_spec
+
+    model, _ = load_model("models/skipclip_sbonito.pt")
+    assert model.spec.layers == load_model_spec("models/skipclip_sbonito.yaml").layers
+    assert not any(l.residual for l in model.spec.layers) and not skip_blocks(model)
