@@ -30,9 +30,13 @@ class CycleFifo {
         q_.pop_front();
         return v;
     }
+    // high_water: the least depth at which no write so far would have been refused. A write needs
+    // occupancy_at_start_ < depth, which can exceed the size after it by one when a read came earlier
+    // in the same cycle, so the size alone would size a FIFO one short (a residual branch then deadlocks).
     void write(const T &v) {
         q_.emplace_back(v, clock_.now + latency);
         if (q_.size() > high_water) high_water = q_.size();
+        if (occupancy_at_start_ + 1 > high_water) high_water = occupancy_at_start_ + 1;
     }
     // End of a clock cycle: the full flag sees this cycle's reads and writes from now on.
     void tick() { occupancy_at_start_ = q_.size(); }
