@@ -19,6 +19,7 @@ bit-widths (2..8, or null for float). Layer types:
 The CTC head is a pointwise convolution to 5 classes (blank, A, C, G, T).
 """
 from dataclasses import dataclass, field
+from pathlib import Path
 import yaml
 
 from flow.errors import FlowError
@@ -181,8 +182,12 @@ def load_model_spec(name_or_path: str) -> ModelSpec:
     path = resolve_model(name_or_path, (".yaml",))
     if path.suffix not in (".yaml", ".yml"):
         raise FlowError(f"{path}: not a model YAML (.yaml); pass the YAML the model was trained from, or a shipped name")
+    return parse_model(read_yaml(path), str(path))
+
+
+def read_yaml(path: Path):
+    """The parsed YAML of `path`, or one error line naming it."""
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(Path(path).read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise FlowError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_model(data, str(path))

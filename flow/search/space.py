@@ -23,10 +23,8 @@ not searchable yet: a space with a `dynamic_pool` key is refused.
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from flow.errors import FlowError
-from flow.nn.config import LayerSpec, ModelSpec, parse_model
+from flow.nn.config import LayerSpec, ModelSpec, parse_model, read_yaml
 
 TOP_KEYS = {"name", "description", "input", "stem", "slots", "head"}
 SLOT_KEYS = {"repeat", "ops", "channels", "weight_bits", "act_bits"}
@@ -149,8 +147,4 @@ def load_space(path) -> SearchSpace:
     path = Path(path)
     if not path.is_file():
         raise FlowError(f"{path}: search space not found (see models/search/*.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise FlowError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_space(data, str(path))
+    return parse_space(read_yaml(path), str(path))
