@@ -83,7 +83,9 @@ def test_default_student_is_the_teacher_layout_without_skips(teacher):
     assert [(l.type, l.channels, l.kernel, l.stride, l.repeat) for l in student.layers] == \
         [(l.type, l.channels, l.kernel, l.stride, l.repeat) for l in teacher.spec.layers]
     assert not any(l.residual for l in student.layers)
-    assert {(l.weight_bits, l.act_bits, l.activation) for l in student.layers} == {(8, 8, "relu")}
+    # the teacher's swish stays: quantized, it is the monotone swish (flow.nn.layers)
+    assert {(l.weight_bits, l.act_bits, l.activation) for l in student.layers} == {(8, 8, "swish")}
+    assert student.input_bits == 8 and student.head_weight_bits == 8 and not student.head_bias
     assert skip_blocks(build_model(training_form(student, teacher.spec))) == [1, 2]
 
 
