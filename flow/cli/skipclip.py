@@ -1,6 +1,7 @@
 """SkipClip: distil a skip-free quantized student from a teacher with skips, cutting the student's skips as it trains.
 
-The student (default: the teacher's layout without skips, 8-bit weights and activations, ReLU)
+The student (default: the teacher's layout without skips, 8-bit weights and activations, the
+teacher's swish quantized as the monotone swish)
 trains with a skip wherever the teacher has one, starting from the teacher's weights; one group
 of skips is cut every --stride, and the rest of the run trains without them. Loss =
 α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) over classes, padded frames masked, + (1−α)·CTC,
@@ -23,7 +24,7 @@ def add_arguments(p):
     p.add_argument("teacher", help="teacher with skips: a model file, a shipped name or a pretrained YAML (teacher_sbonito)")
     p.add_argument("datasets", type=Path, nargs="+", help="chunk datasets with teacher logits (rubicon chunkify --teacher)")
     p.add_argument("-o", "--out", required=True, type=Path, help="training directory (checkpoints, logs, model.pt)")
-    p.add_argument("--student", help="student model YAML (default: the teacher's layout without skips, 8-bit, ReLU)")
+    p.add_argument("--student", help="student model YAML (default: the teacher's layout without skips, 8-bit, its activation)")
     p.add_argument("--order", default="input", help="cut order: input, output, or encoder indices such as 1+2,3,4,5 (default input)")
     p.add_argument("--stride", default="1ep", help="steps between cuts (400) or epochs (0.5ep) (default 1ep)")
     p.add_argument("--keep-skips", action="store_true", help="cut nothing: the same distillation with the skips kept (ablation)")

@@ -173,7 +173,7 @@ class Lowering:
         the non-decreasing float function between them (identity, ReLU or the monotone swish)."""
         node = self._only_consumer(tensor, (*after, "Relu", "Clip", "Quant"))
         if node.op_type in after or node.op_type == "Quant":
-            return [], None, node
+            return [], lambda real: real, node
         if node.op_type == "Relu":
             return [node], lambda real: np.maximum(real, 0.0), self._only_consumer(node.output[0], ("Quant",))
         low = self.src.get_initializer(node.input[1]) if len(node.input) > 1 and node.input[1] else None
@@ -308,7 +308,7 @@ class Lowering:
             real = (sign[chan] * acc).astype(np.float64) * (s_w[chan] * x.scale)
             if bn is not None:
                 real = (real - mean[chan]) / np.sqrt(var[chan] + eps) * gamma[chan] + beta[chan]
-            return act(real) if act is not None else real
+            return act(real)
 
         thresholds = _thresholds(pre, c_out, quant, acc_lo, acc_hi)
         out = quant.stream(f"{node.output[0]}", c_out, t_out)
@@ -354,8 +354,7 @@ class Lowering:
                    inputDataType=a.dtype, outputDataType=self.dtypes[summed])
 
         def pre(acc, chan):
-            real = acc.astype(np.float64) * a.scale
-            return act(real) if act is not None else real
+            return act(acc.astype(np.float64) * a.scale)
 
         thresholds = _thresholds(pre, a.channels, quant, lo, hi)
         out = quant.stream(node.output[0], a.channels, a.length)

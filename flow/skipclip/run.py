@@ -4,10 +4,9 @@ from pathlib import Path
 
 from flow.errors import FlowError
 from flow.nn.config import ModelSpec
-from flow.nn.model import build_model
 from flow.nn.transfer import matching_weights
 from flow.skipclip.schedule import SkipSchedule, parse_order
-from flow.skipclip.student import skip_blocks, training_form
+from flow.skipclip.student import skip_layers, training_form
 from flow.train.metrics import CsvLog
 from flow.train.trainer import VALID_FIELDS, TrainConfig, schedule_steps, train
 
@@ -19,7 +18,7 @@ def plan(student: ModelSpec, teacher: ModelSpec, datasets: list[Path], cfg: Trai
     `stride`: steps between cuts (`400`), or epochs with an `ep` suffix (`0.5ep`).
     """
     form = training_form(student, teacher)
-    blocks = skip_blocks(build_model(form))
+    blocks = skip_layers(form)
     if not blocks:
         raise FlowError(f"the teacher {teacher.name} has no skip connections; SkipClip has nothing to remove")
     total = schedule_steps(datasets, cfg)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from flow.errors import FlowError
 from flow.nn.config import ModelSpec
-from flow.nn.model import Basecaller, SeparableStack, build_model
+from flow.nn.model import Basecaller, build_model
 
 
 def default_student(teacher: ModelSpec, weight_bits: int = 8, act_bits: int = 8) -> ModelSpec:
@@ -39,9 +39,14 @@ def training_form(student: ModelSpec, teacher: ModelSpec) -> ModelSpec:
     return replace(student, layers=layers)
 
 
+def skip_layers(spec: ModelSpec) -> list[int]:
+    """Encoder indices of the stacks with a skip (only separable stacks carry one)."""
+    return [i for i, layer in enumerate(spec.layers) if layer.type == "separable" and layer.residual]
+
+
 def skip_blocks(model: Basecaller) -> list[int]:
-    """Encoder indices of the stacks with a skip."""
-    return [i for i, block in enumerate(model.encoder) if isinstance(block, SeparableStack) and block.residual]
+    """Encoder indices of the model's stacks with a skip."""
+    return skip_layers(model.spec)
 
 
 def without_cut_skips(model: Basecaller) -> Basecaller:
