@@ -1,6 +1,9 @@
-"""Model files: the spec and the weights together, loaded without running pickled code."""
+"""Model files: the spec and the weights together, loaded without running pickled code; and the
+interrupt handling that lets a long run stop only at a step it can checkpoint."""
+import contextlib
 import os
 import pickle
+import signal
 import warnings
 from pathlib import Path
 
@@ -19,6 +22,23 @@ def atomic_save(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Ctrl-C and SIGTERM only mark the run as stopping: the yielded list becomes non-empty, and the
+    loop finishes its step, saves a checkpoint and raises `interrupted(...)`. Handlers are restored on exit."""
+    stop = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def interrupted(step: int, checkpoint: Path) -> FlowError:
+    return FlowError(f"interrupted at step {step}; checkpoint saved to {checkpoint}, rerun the same command to resume")
 
 
 def save_model(model: Basecaller, path: Path, meta: dict | None = None) -> None:

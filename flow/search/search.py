@@ -23,7 +23,6 @@ sits beside training in the import order (DESIGN §3) and does not import it.
 import csv
 import json
 import math
-import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from flow.data.read import decode_bases
 from flow.decode.ctc import greedy_decode
 from flow.errors import FlowError
 from flow.evaluate.accuracy import accuracy
-from flow.nn.checkpoint import atomic_save
+from flow.nn.checkpoint import atomic_save, deferred_interrupts, interrupted
 from flow.search.derive import derived_spec, describe, write_model_yaml, write_pareto
 from flow.search.hwcost import CostModel
 from flow.search.supernet import BatchNorm, Supernet
@@ -232,13 +231,11 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
                       f"{row['effective_samples_per_s'] / 1e6:.2f} M samples/s")
         world.barrier()
 
-    stop = []
-    previous = {s: signal.signal(s, lambda signum, frame: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.perf_counter()
     bar = tqdm(total=last, initial=step, desc=f"search {space.name}", unit="step", dynamic_ncols=True,
                disable=not progress or world.rank != 0)
     net.train()
-    try:
+    with deferred_interrupts() as stop:
         while step < last:
             tau = tau_at(step, cfg)
             for group in w_opt.param_groups:
@@ -288,10 +285,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
                 save()
             if stop:
                 bar.close()
-                raise FlowError(f"interrupted at step {step}; checkpoint saved to {ckpt}, rerun the same command to resume")
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+                raise interrupted(step, ckpt)
     bar.close()
     return finish(space, net, costs, out_dir, pareto_rows, meta | {"steps": step,
                   "search_seconds": elapsed + time.perf_counter() - started}) if world.rank == 0 else {}

@@ -7,7 +7,6 @@ still open (a checkpoint need not fall on a log row); resuming from it replays t
 steps, and writes the remaining log rows, exactly as an uninterrupted run would.
 """
 import math
-import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from flow.data.chunks import load_chunk_dataset
 from flow.data.read import decode_bases
 from flow.errors import FlowError
 from flow.evaluate.accuracy import accuracy
-from flow.nn.checkpoint import atomic_save, save_model
+from flow.nn.checkpoint import atomic_save, deferred_interrupts, interrupted, save_model
 from flow.nn.config import ModelSpec
 from flow.nn.model import build_model, count_parameters
 from flow.train.ctc import ctc_loss
@@ -223,11 +222,9 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
 
     # Ctrl-C / SIGTERM finish the current step, save a checkpoint and stop, so the
     # checkpoint always matches the step count it records.
-    stop = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
     model.train()
     bar = tqdm(total=last, initial=step, desc=f"train {spec.name}", unit="step", dynamic_ncols=True)
-    try:
+    with deferred_interrupts() as stop:
         while step < last:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
@@ -255,10 +252,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
                 save_checkpoint()
             if stop:
                 bar.close()
-                raise FlowError(f"interrupted at step {step}; checkpoint saved to {ckpt_path}, rerun the same command to resume")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+                raise interrupted(step, ckpt_path)
     bar.close()
     plot_training(train_log.rows(), valid_log.rows(), out_dir / "training_curve.png", f"{spec.name} ({count_parameters(model):,} parameters)")
     final = out_dir / "model.pt"
