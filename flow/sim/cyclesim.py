@@ -97,14 +97,27 @@ def _ends(net: Network) -> dict[str, tuple[str, str]]:
     return {s: (producer[s], consumer[s]) for s in producer}
 
 
+def _waiting_branches(raw: dict, caps: dict[str, int], ends: dict[str, tuple[str, str]]) -> list[str]:
+    """In a deadlock, the FIFOs that are full while their consumer starves on another input: the
+    short branch of a fork/join (a residual skip, a dynamic pool's predictor) holding words the
+    join cannot take until the long branch delivers, which it cannot while the fork is blocked by
+    this very FIFO. Full FIFOs whose consumer is blocked (the main path behind the fork) are
+    victims, not causes, and are left alone."""
+    return [n for n, v in raw["fifos"].items()
+            if n in caps and v["occupancy"] >= v["depth"] and raw["nodes"][ends[n][1]]["state"] == 1]
+
+
 def size_fifos(hls_dir: Path, net: Network, vectors: Path, rounds: int = 16) -> tuple[dict[str, int], CycleReport]:
     """The shallowest FIFOs (found by doubling) that keep the throughput of unbounded FIFOs.
 
     A run with deep FIFOs gives the best cycles per chunk and, per FIFO, the most it can ever
-    need (its high-water mark). Starting from depth 2, a FIFO is doubled when the two ends
-    take turns waiting on it — the producer blocked by it and the consumer starved — or when
-    it is full in a deadlock (a residual branch waiting for the long path), until the design
-    reaches the unbounded throughput within 1%."""
+    need (its high-water mark, its cap): with every depth at its cap no write the deep run made
+    is refused, so the schedule is the deep run's. Starting from depth 2, a deadlock sets the
+    waiting branch of each stuck fork/join straight to its cap (doubling it would take a round
+    per doubling, one block after the other: a deep residual design ran out of rounds); then a
+    FIFO is doubled while its two ends take turns waiting on it — the producer blocked by it
+    and the consumer starved — until the design reaches the unbounded throughput within 1%.
+    If that does not converge, every FIFO gets its cap."""
     deep_raw, _ = _simulate(hls_dir, net, vectors, {s.ident: DEEP for s in net.streams.values()}, "cyclesim_deep")
     if deep_raw["deadlock"]:
         raise FlowError(_deadlock_message(deep_raw))
@@ -112,22 +125,30 @@ def size_fifos(hls_dir: Path, net: Network, vectors: Path, rounds: int = 16) -> 
     caps = {name: max(2, int(v["high_water"])) for name, v in deep.fifos.items() if name.startswith("s_")}
     ends = _ends(net)
     depths = {name: 2 for name in caps}
+
+    def fast(raw: dict) -> bool:
+        return raw["chunks"] < 2 or CycleReport.from_raw(raw).cycles_per_chunk <= deep.cycles_per_chunk * 1.01
+
     for _ in range(rounds):
         raw, _ = _simulate(hls_dir, net, vectors, depths, "cyclesim_sizing")
         if raw["deadlock"]:
-            grow = [n for n, v in raw["fifos"].items() if n in caps and v["occupancy"] >= v["depth"]]
+            grow = {n: caps[n] for n in _waiting_branches(raw, caps, ends)}
         else:
-            cycles = raw["cycles"] or 1
-            if raw["chunks"] < 2 or CycleReport.from_raw(raw).cycles_per_chunk <= deep.cycles_per_chunk * 1.01:
+            if fast(raw):
                 break
+            cycles = raw["cycles"] or 1
             frac = lambda node, key: raw["nodes"][node][key] / cycles  # noqa: E731
-            grow = [n for n in caps if frac(ends[n][0], "blocked") > 0.01 and frac(ends[n][1], "starved") > 0.01]
-        grow = [n for n in grow if depths[n] < caps[n]]
+            grow = {n: min(caps[n], depths[n] * 2) for n in caps
+                    if frac(ends[n][0], "blocked") > 0.01 and frac(ends[n][1], "starved") > 0.01}
+        grow = {n: d for n, d in grow.items() if depths[n] < caps[n]}
         if not grow:
             depths = dict(caps)
             break
-        for n in grow:
-            depths[n] = min(caps[n], depths[n] * 2)
+        depths |= grow
+    else:  # out of rounds: the last growth was never simulated, and may still deadlock or be slow
+        raw, _ = _simulate(hls_dir, net, vectors, depths, "cyclesim_sizing")
+        if raw["deadlock"] or not fast(raw):
+            depths = dict(caps)
     sized = run_cyclesim(hls_dir, net, vectors, depths)
     if sized.cycles_per_chunk > deep.cycles_per_chunk * 1.01:
         depths = dict(caps)
