@@ -71,10 +71,10 @@ def _least_conv(calibration, cycles_target=float("inf")):
               for r in ("lut", "dsp") for t in ("parallel", "search") for m in ("auto", "block")]
     for simd, pe, style in itertools.product((1, 2, 3, 4, 6, 8, 12, 16, 24, 48), (1, 2, 3, 4, 6, 8, 12, 16, 24, 48),
                                              styles):
-        parts = [("FMPadding1D", E.fmpadding(channels=48, img_dim=1400, pad=(4, 4), bits=4, simd=simd)),
-                 ("ConvolutionInputGenerator1D", E.sliding_window(channels=48, kernel=9, ofm_dim=1400, bits=4,
+        parts = [("FMPadding1D", E.estimate("FMPadding1D", channels=48, img_dim=1400, pad=(4, 4), bits=4, simd=simd)),
+                 ("ConvolutionInputGenerator1D", E.estimate("ConvolutionInputGenerator1D", channels=48, kernel=9, ofm_dim=1400, bits=4,
                                                                   simd=simd)),
-                 ("MVAU", E.mvau(mw=9 * 48, mh=48, frames=1400, weight_bits=4, in_bits=4, out_bits=4, simd=simd,
+                 ("MVAU", E.estimate("MVAU", mw=9 * 48, mh=48, frames=1400, weight_bits=4, in_bits=4, out_bits=4, simd=simd,
                                  pe=pe, **style))]
         cost = E.total(c.calibrated(op, calibration) for op, c in parts)
         score = sum(getattr(cost, r) / budget[r] for r in E.RESOURCES if budget[r])
@@ -91,10 +91,10 @@ def test_candidate_costs_are_the_estimates():
     fast = candidate_costs([CONV], **LAYER, calibration=NOCAL, cycles_target=100_000)
     assert fast[0].tolist() == pytest.approx(_least_conv(NOCAL, 100_000))
     # the separable layer at PE = SIMD = 1 is its windowed depthwise unit plus the pointwise MVAU
-    pad = E.fmpadding(channels=48, img_dim=1400, pad=(4, 4), bits=4)
-    swg = E.sliding_window(channels=48, kernel=9, ofm_dim=1400, bits=4)
-    dw = E.vvau(channels=48, kernel=9, frames=1400, weight_bits=4, in_bits=4, out_bits=4)
-    pw = E.mvau(mw=48, mh=48, frames=1400, weight_bits=4, in_bits=4, out_bits=4, in_signed=True)
+    pad = E.estimate("FMPadding1D", channels=48, img_dim=1400, pad=(4, 4), bits=4)
+    swg = E.estimate("ConvolutionInputGenerator1D", channels=48, kernel=9, ofm_dim=1400, bits=4)
+    dw = E.estimate("VVAU", channels=48, kernel=9, frames=1400, weight_bits=4, in_bits=4, out_bits=4)
+    pw = E.estimate("MVAU", mw=48, mh=48, frames=1400, weight_bits=4, in_bits=4, out_bits=4, in_signed=True)
     sep = pad + swg + dw + pw
     assert c[0, 3] <= sep.cycles and c[0, 0] >= 0
     assert Candidate.of(SEP | {"repeat": 2}).kernel == 9

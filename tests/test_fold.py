@@ -71,14 +71,14 @@ def test_throughput_target_met_with_least_parallelism():
     for pe, simd in ((a["PE"], divisors(64)[divisors(64).index(a["SIMD"]) - 1]),
                      (divisors(64)[max(divisors(64).index(a["PE"]) - 1, 0)], a["SIMD"])):
         if (pe, simd) != (a["PE"], a["SIMD"]):
-            assert E.mvau(mw=64, mh=64, frames=100, weight_bits=4, in_bits=4, out_bits=4, acc_bits=24,
+            assert E.estimate("MVAU", mw=64, mh=64, frames=100, weight_bits=4, in_bits=4, out_bits=4, acc_bits=24,
                           pe=pe, simd=simd).cycles > full // 16
     # and every folding that does meet it costs at least as much (budget-normalised)
     budget = np.array([load_target("pynq-z2").resources[r] * 0.85 for r in E.RESOURCES])
     chosen = sum(getattr(cost, r) / budget[j] for j, r in enumerate(E.RESOURCES) if budget[j])
     for pe in divisors(64):
         for simd in divisors(64):
-            c = E.mvau(mw=64, mh=64, frames=100, weight_bits=4, in_bits=4, out_bits=4, acc_bits=24, pe=pe, simd=simd)
+            c = E.estimate("MVAU", mw=64, mh=64, frames=100, weight_bits=4, in_bits=4, out_bits=4, acc_bits=24, pe=pe, simd=simd)
             if c.cycles <= full // 16:
                 assert sum(getattr(c, r) / budget[j] for j, r in enumerate(E.RESOURCES) if budget[j]) >= chosen - 1e-12
     # a target one cycle tighter needs the next step of parallelism
@@ -175,6 +175,21 @@ def test_fit_moves_work_to_dsps_and_bram_within_every_budget(tiny):
         assert getattr(complete, r) <= limit * 0.85
     styles = {getCustomOp(n).get_nodeattr("resType") for n in folded.graph.node if n.op_type == "MVAU"}
     assert "dsp" in styles and 0 < complete.dsp
+
+
+def test_a_folding_costs_the_same_in_its_unit_and_on_the_graph(tiny):
+    """Folding costs a config from the unit's parameters; reports cost the node from its attributes once
+    the config is written. Every style of every node must agree (the CTC head's memory style once did not:
+    a head folded with BRAM weights was reported at LUTRAM cost)."""
+    rng = np.random.default_rng(3)
+    for unit in graph_units(tiny):
+        unit.evaluate()
+        picks = set(rng.choice(len(unit.configs), size=min(8, len(unit.configs)), replace=False).tolist())
+        picks |= {i for i, c in enumerate(unit.configs) if any(f.get("ram_style") == "block" for f in c.values())}
+        for i in sorted(picks)[:24]:
+            graph = E.estimate_graph(apply_configs(tiny, [unit], [i]))
+            for name, cost in unit.node_costs[i].items():
+                assert graph[name] == cost, (unit.describe(i), name)
 
 
 def test_fit_with_a_throughput_floor(tiny):

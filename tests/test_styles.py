@@ -14,7 +14,7 @@ from flow.codegen.csim import run_csim, write_vectors
 from flow.codegen.project import write_sources
 from flow.hw.fold import apply_configs, graph_units, insert_dwcs, insert_fifos, with_dsp_ports
 from flow.hw.targets import load_target
-from flow.ir.ops.compute import dsp_packing
+from flow.ir.ops.resources import dsp_packing
 from flow.paths import REPO_ROOT
 from flow.sim.cyclesim import size_fifos
 from test_hls import edge_and_random_inputs

@@ -29,7 +29,7 @@ def _bases_per_sample(build_dir: Path, real_chunks: int, chunk_len: int, scale: 
 
 
 def _node_rows(model: ModelWrapper, raw: dict, cal: dict, sim_nodes: dict | None) -> list[dict]:
-    from flow.codegen.cpp import identifier
+    from flow.ir.ops.cpp import identifier
 
     rows = []
     for node in model.graph.node:
@@ -49,7 +49,7 @@ def _node_rows(model: ModelWrapper, raw: dict, cal: dict, sim_nodes: dict | None
 
 
 def _fifo_rows(model: ModelWrapper, raw: dict, cyclesim: dict | None) -> list[dict]:
-    from flow.codegen.cpp import identifier
+    from flow.ir.ops.cpp import identifier
 
     rows = []
     for node in model.graph.node:
@@ -69,7 +69,7 @@ def _fifo_rows(model: ModelWrapper, raw: dict, cyclesim: dict | None) -> list[di
 def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> dict:
     """Per-op cycle factors from this build's cycle simulation (busy cycles per chunk vs the
     estimate), saved beside the build; error before and after."""
-    from flow.codegen.cpp import identifier
+    from flow.ir.ops.cpp import identifier
     from flow.hw.calibration import estimate_error, fit_factors, save_calibration
 
     if not cyclesim:

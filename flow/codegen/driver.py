@@ -13,7 +13,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 import flow.codegen.beats as beats
-from flow.codegen.cpp import comment_text
+from flow.ir.ops.cpp import comment_text
 from flow.codegen.network import OUT_BEAT_BITS, Network
 from flow.codegen.vendor import dma_plan
 from flow.errors import FlowError

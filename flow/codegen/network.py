@@ -9,12 +9,24 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 import flow.ir.ops  # noqa: F401  (op domain for getCustomOp)
-from flow.codegen.cpp import ctype, identifier, int_bits
-from flow.codegen.kernels import Kernel, emit_kernel
 from flow.errors import FlowError
+from flow.ir.ops.base import DOMAIN
+from flow.ir.ops.cpp import ctype, identifier, int_bits
+from flow.ir.ops.kernel import Kernel
 
 DEFAULT_DEPTH = 2
 OUT_BEAT_BITS = 32  # one sign-extended head accumulator per output beat
+
+
+def emit_kernel(model: ModelWrapper, node) -> Kernel:
+    """The node's own kernel (`op.kernel`), with its stream inputs and outputs in step() order."""
+    if node.domain != DOMAIN:
+        raise FlowError(f"{node.name} ({node.op_type}): not a dataflow op (domain {node.domain or 'onnx'!r}); "
+                        "only a lowered graph (rubicon lower) has kernels")
+    kernel = getCustomOp(node).kernel(model)
+    kernel.inputs = [t for t in node.input if model.get_initializer(t) is None]
+    kernel.outputs = kernel.outputs or list(node.output)
+    return kernel
 
 
 @dataclass

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from flow.codegen.cpp import comment_text
+from flow.ir.ops.cpp import comment_text
 from flow.codegen.network import OUT_BEAT_BITS, Network
 from flow.codegen.sources import TOP, testbench_source
 from flow.errors import FlowError

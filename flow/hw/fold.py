@@ -29,16 +29,12 @@ from qonnx.custom_op.registry import getCustomOp
 
 from flow.errors import FlowError
 from flow.hw import estimate as E
-from flow.ir.ops.base import DOMAIN
-from flow.ir.ops.compute import DSP48E1_A_BITS, DSP48E2_A_BITS, MULTIPLIER_STYLES, THRESHOLD_STYLES
+from flow.ir.ops.base import DOMAIN, FOLD_ATTR, STYLE_KEYS, divisors
+from flow.ir.ops.compute import MVAU, VVAU
+from flow.ir.ops.resources import DSP48E1_A_BITS, DSP48E2_A_BITS
 
 RES = E.RESOURCES
-# config key (an estimator parameter) → node attribute: the parallelism, then the implementation styles
-FOLD_ATTR = {"pe": "PE", "simd": "SIMD", "taps": "TapsPerBeat", "res_type": "resType",
-             "threshold_style": "thresholdStyle", "ram_style": "ramStyle"}
-STYLE_KEYS = ("res_type", "threshold_style", "ram_style")
 PLUMBING = ("StreamingFIFO", "StreamingDataWidthConverter")
-RAM_CHOICES = ("auto", "block")  # of the op's ram styles: the memory rule (LUTRAM up to 128 deep), or BRAM
 DSP_PORT_BITS = {"zynq-7000": DSP48E1_A_BITS}  # by target family; DSP48E2 and DSP58 elsewhere
 
 
@@ -46,28 +42,16 @@ def dsp_port_bits(target) -> int:
     return DSP_PORT_BITS.get(getattr(target, "family", ""), DSP48E2_A_BITS)
 
 
-def divisors(n: int) -> list[int]:
-    n = int(n)
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 # ---------------------------------------------------------------- stream words
 
 def out_word(node, index: int = 0) -> int | None:
-    """Elements per beat of output `index`: the op's own `out_width()` (flow.ir.ops, the
-    kernels' stream widths); None for a per-chunk side output (DynamicPool count/overflow)."""
-    if node.op_type == "DynamicPool" and index > 0:
-        return None
-    return int(getCustomOp(node).out_width())
+    """Elements per beat of output `index` (the op's kernel stream width); None for a per-chunk side output."""
+    return getCustomOp(node).out_word(index)
 
 
 def in_word(node, index: int = 0) -> int | None:
-    """Elements per beat of stream input `index`: the op's own `in_width_of(index)`; None for
-    the weight, threshold and table inputs of MVAU/VVAU/Thresholding/DynamicPool."""
-    if (node.op_type in ("MVAU", "VVAU", "Thresholding") and index > 0) or (node.op_type == "DynamicPool" and index > 1):
-        return None
-    return int(getCustomOp(node).in_width_of(index))
+    """Elements per beat of input `index`; None for a weight, threshold or table input."""
+    return getCustomOp(node).in_word(index)
 
 
 def _copy(model: ModelWrapper) -> ModelWrapper:
@@ -126,17 +110,6 @@ class Unit:
         return sum(math.prod(v for k, v in f.items() if k not in STYLE_KEYS) for f in self.configs[i].values())
 
 
-def _styles(op: str, params: dict) -> list[dict]:
-    """The implementation styles a compute node may take: multipliers (MVAU) × thresholds × memories."""
-    thr = [{}] if params.get("no_activation") else [{"threshold_style": t} for t in THRESHOLD_STYLES]
-    mul = [{"res_type": r} for r in MULTIPLIER_STYLES] if op == "MVAU" else [{}]
-    return [m | t | {"ram_style": r} for m in mul for t in thr for r in RAM_CHOICES]
-
-
-def _mvau_folds(params: dict, simds) -> list[dict]:
-    return [{"simd": s, "pe": p} | st for s in simds for p in divisors(params["mh"]) for st in _styles("MVAU", params)]
-
-
 def window_unit(swg: tuple[str, dict], compute: tuple[str, str, dict], pad: tuple[str, dict] | None = None) -> Unit:
     """FMPadding → sliding window → MVAU (dense: shared SIMD, free PE) or VVAU (its PE the window's
     SIMD, its SIMD the window's taps per beat)."""
@@ -147,10 +120,10 @@ def window_unit(swg: tuple[str, dict], compute: tuple[str, str, dict], pad: tupl
     for s in divisors(sp["channels"]):
         head = ({pad[0]: {"simd": s}} if pad else {})
         if cop == "VVAU":
-            configs += [head | {sname: {"simd": s, "taps": t}, cname: {"pe": s, "simd": t} | st}
-                        for t in divisors(cp["kernel"]) for st in _styles(cop, cp)]
+            configs += [head | {sname: {"simd": s, "taps": fold["simd"]}, cname: fold}
+                        for fold in VVAU.fold_choices(cp, pes=[s])]
         else:
-            configs += [head | {sname: {"simd": s}, cname: fold} for fold in _mvau_folds(cp, [s])]
+            configs += [head | {sname: {"simd": s}, cname: fold} for fold in MVAU.fold_choices(cp, simds=[s])]
     tie = (f"{sname} SIMD = {cname} {'PE' if cop == 'VVAU' else 'SIMD'}"
            + (f" = {pad[0]} SIMD" if pad else "") + f", dividing IFMChannels={sp['channels']}"
            + (f"; {sname} TapsPerBeat = {cname} SIMD" if cop == "VVAU" else ""))
@@ -158,22 +131,8 @@ def window_unit(swg: tuple[str, dict], compute: tuple[str, str, dict], pad: tupl
 
 
 def single_unit(name: str, op: str, params: dict) -> Unit:
-    """A node folded on its own."""
-    if op == "MVAU":
-        configs = [{name: fold} for fold in _mvau_folds(params, divisors(params["mw"]))]
-    elif op == "VVAU":
-        configs = [{name: {"pe": p} | st} for p in divisors(params["channels"]) for st in _styles(op, params)]
-    elif op == "Thresholding":
-        configs = [{name: {"pe": p} | st} for p in divisors(params["channels"]) for st in _styles(op, params)]
-    elif op in ("FMPadding1D", "ConvolutionInputGenerator1D"):
-        configs = [{name: {"simd": s}} for s in divisors(params["channels"])]
-    elif op == "LabelSelect":
-        configs = [{name: {"pe": p}} for p in divisors(params["labels"])]
-    elif "pe" in params:
-        configs = [{name: {"pe": p}} for p in divisors(params["channels"])]
-    else:
-        configs = [{}]
-    return Unit([(name, op, params)], configs)
+    """A node folded on its own: every folding its op allows."""
+    return Unit([(name, op, params)], [{name: fold} for fold in E.op_class(op, name).fold_choices(params)])
 
 
 def graph_units(model: ModelWrapper, uram: bool = False) -> list[Unit]:

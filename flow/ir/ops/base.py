@@ -1,19 +1,50 @@
 """Shared behaviour of the dataflow ops: channels-last integer streams [N, T, C].
 
+One class per op carries everything the flow knows about it (FINN's HWCustomOp surface, without
+its backend mixins): golden execution, shape and data-type inference, stream widths, the folding
+choices it may take (parallelism and implementation styles, as node attributes), its cycles and
+resources for each style (`estimate`, from plain parameters, so the search can cost a layer that
+does not exist yet) and the hls/ kernel it instantiates (`kernel`). Graph-level passes
+(`flow.hw`, `flow.codegen`) only ever ask the op.
+
 Tensors are held as int64 numpy arrays during execution (exact at any accumulator width);
 their ONNX containers are float32, as in FINN, with qonnx DataType annotations giving the
 true integer type.
 """
+import math
+
 import numpy as np
 from onnx import NodeProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
+from flow.errors import FlowError
+
 DOMAIN = "flow.ir.ops"
+# folding config key (an `estimate` parameter) → node attribute: the parallelism, then the implementation styles
+FOLD_ATTR = {"pe": "PE", "simd": "SIMD", "taps": "TapsPerBeat", "res_type": "resType",
+             "threshold_style": "thresholdStyle", "ram_style": "ramStyle"}
+STYLE_KEYS = ("res_type", "threshold_style", "ram_style")
+
+
+def divisors(n: int) -> list[int]:
+    n = int(n)
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def bits(dtype_name: str) -> int:
+    return DataType[dtype_name].bitwidth()
 
 
 class DataflowOp(CustomOp):
-    """A streaming node: one input stream of [N, T, C] frames unless an op says otherwise."""
+    """A streaming node: one input stream of [N, T, C] frames unless an op says otherwise.
+
+    Inputs past the first `stream_inputs` are initializers (weights, thresholds, tables); outputs
+    past the first `stream_outputs` (None: all) are per-chunk side outputs, not streams."""
+
+    stream_inputs = 1
+    stream_outputs: int | None = None
 
     def get_nodeattr_types(self):
         return {
@@ -35,6 +66,38 @@ class DataflowOp(CustomOp):
 
     def out_width(self) -> int:
         return self.get_nodeattr(self.out_width_attr)
+
+    def in_word(self, index: int = 0) -> int | None:
+        """Elements per beat of input `index`; None for an initializer input."""
+        return int(self.in_width_of(index)) if index < self.stream_inputs else None
+
+    def out_word(self, index: int = 0) -> int | None:
+        """Elements per beat of output `index`; None for a per-chunk side output."""
+        return None if self.stream_outputs is not None and index >= self.stream_outputs else int(self.out_width())
+
+    def frames(self) -> int:
+        """Input frames per chunk: the T of numInputVectors [N, T] (N, the batch, is not hardware)."""
+        return int(self.get_nodeattr("numInputVectors")[-1])
+
+    # ---- cost: cycles per chunk and resources, per implementation style
+    @classmethod
+    def estimate(cls, **params):
+        """The raw NodeCost (flow.ir.ops.resources) of this op from plain parameters (`cost_params`'s keys)."""
+        raise NotImplementedError(f"{cls.__name__} has no cost model")
+
+    def cost_params(self, model, uram: bool = False) -> dict:
+        """The keyword parameters of `estimate` for this node; folding and styles under FOLD_ATTR's keys."""
+        raise FlowError(f"{self.onnx_node.name} ({self.onnx_node.op_type}): no cost model for this op")
+
+    @classmethod
+    def fold_choices(cls, params: dict) -> list[dict]:
+        """Every legal folding of the node on its own: dicts of FOLD_ATTR keys (parallelism and styles)."""
+        return [{}]
+
+    # ---- C++
+    def kernel(self, model):
+        """The hls/ kernel this node instantiates (a flow.ir.ops.kernel.Kernel)."""
+        raise FlowError(f"{self.onnx_node.name} ({self.onnx_node.op_type}): no HLS kernel for this op")
 
     def out_shape(self, model) -> tuple[int, ...]:
         """[N, T, C_out]: same frames as the input unless an op (padding, windows) says otherwise."""

@@ -4,57 +4,28 @@ Weights are integer matrices; an activation is FINN multi-thresholding of the in
 accumulator (BatchNorm, bias, scales and the activation quantizer are folded into the
 per-channel thresholds by the lowering). With `noActivation`, the accumulator itself is
 the output (the CTC head).
+
+Implementation styles are node attributes, each with its own cost and kernel:
+`thresholdStyle` (every level compared at once, or a pipelined binary search), `resType` of the
+MVAU (fabric multipliers, or DSP slices with packed narrow products) and `ramStyle` (FINN's
+ram_style for the weight and threshold memories).
 """
-from dataclasses import dataclass
+from math import ceil, log2
 
 import numpy as np
 from qonnx.core.datatype import DataType
 
-from flow.ir.ops.base import DataflowOp, check_range, multithreshold
+from flow.errors import FlowError
+from flow.ir.ops import resources as R
+from flow.ir.ops.base import DataflowOp, bits, check_range, divisors, multithreshold, signed_bits
+from flow.ir.ops.cpp import ctype, identifier
+from flow.ir.ops.kernel import Kernel, check_divides, folded_thresholds, params_struct, storage_pragmas
+from flow.ir.ops.resources import DSP48E1_A_BITS, NodeCost, dsp_packing
 
 THRESHOLD_STYLES = ("parallel", "search")  # every level compared at once, or a pipelined binary search
 MULTIPLIER_STYLES = ("lut", "dsp")          # fabric multipliers, or DSP slices with packed narrow products
 RAM_STYLES = ("auto", "distributed", "block", "ultra")  # weight and threshold memories (FINN's ram_style)
-DSP_PRODUCT_BITS = 48                       # the P register of DSP48E1/E2
-DSP48E1_A_BITS = 25                         # signed A port of DSP48E1 (Zynq-7000)
-DSP48E2_A_BITS = 27                         # of DSP48E2 (UltraScale+), and DSP58 (Versal)
-
-
-@dataclass(frozen=True)
-class DspPacking:
-    """`lanes` signed dot products from one chain of DSPs: the weights of neighbouring PEs packed
-    `spacing` = W + A + ⌈log2 SIMD⌉ bits apart into the DSPs' A ports, each DSP multiplying one shared
-    input element, the chain adding the packed products (hls/mvau.h PackedDspMultipliers). Read out
-    exactly by hls/common.h packed_lane: every lane's sum of SIMD products lies strictly inside
-    ±2^(spacing−1)."""
-    lanes: int
-    spacing: int
-    weight_bits: int
-
-    @property
-    def packed_bits(self) -> int:
-        return (self.lanes - 1) * self.spacing + self.weight_bits
-
-    def pack(self, weights: np.ndarray) -> np.ndarray:
-        """[PE, tiles, SIMD] integer weights → [⌈PE/lanes⌉, tiles, SIMD] packed words Σ_i w_i 2^(i·spacing)."""
-        pe = weights.shape[0]
-        groups = -(-pe // self.lanes)
-        padded = np.zeros((groups * self.lanes,) + weights.shape[1:], dtype=object)
-        padded[:pe] = weights.astype(np.int64).astype(object)
-        lanes = padded.reshape(groups, self.lanes, *weights.shape[1:])
-        packed = sum(lanes[:, i] * (1 << (i * self.spacing)) for i in range(self.lanes))
-        return np.asarray(packed, dtype=np.int64)
-
-
-def dsp_packing(weight_bits: int, in_bits: int, port_bits: int, dot_length: int = 1) -> DspPacking:
-    """As many W-bit weights as fit the DSP's `port_bits`-wide signed A port (25 on DSP48E1, 27 on
-    DSP48E2) at W + A + ⌈log2 dot_length⌉ bits apart (room for a chain of `dot_length` products),
-    and whose sums fit its 48-bit P register."""
-    spacing = weight_bits + in_bits + max(0, int(dot_length - 1).bit_length())
-    if weight_bits > port_bits or spacing > DSP_PRODUCT_BITS:
-        raise ValueError(f"a {weight_bits}-bit × {in_bits}-bit product does not fit a DSP with a {port_bits}-bit port")
-    lanes = min((port_bits - weight_bits) // spacing + 1, DSP_PRODUCT_BITS // spacing)
-    return DspPacking(lanes, spacing, weight_bits)
+RAM_CHOICES = ("auto", "block")  # the ram styles folding explores: the memory rule (LUTRAM up to 128 deep), or BRAM
 
 
 def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -64,25 +35,73 @@ def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 class _Thresholded(DataflowOp):
+    """An op whose output is multi-thresholded (MVAU, VVAU, Thresholding): the threshold and
+    memory styles, the threshold parameters of its cost and the threshold table of its kernel."""
+
+    threshold_input = 2  # index of the thresholds initializer
+
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"ActVal": ("i", False, 0), "noActivation": ("i", False, 0),
                                                "accDataType": ("s", False, "INT32"),
                                                "thresholdStyle": ("s", False, "parallel", THRESHOLD_STYLES),
                                                "ramStyle": ("s", False, "auto", RAM_STYLES)}
 
-    def activate(self, context, acc: np.ndarray, threshold_input: int) -> np.ndarray:
+    def activate(self, context, acc: np.ndarray) -> np.ndarray:
         if self.get_nodeattr("noActivation"):
             return acc
-        thresholds = self.input_array(context, threshold_input)
+        thresholds = self.input_array(context, self.threshold_input)
         return multithreshold(acc, thresholds, self.get_nodeattr("ActVal"))
 
     def store(self, context, out: np.ndarray) -> None:
         check_range(self.onnx_node.name, out, self.get_nodeattr("outputDataType"))
         context[self.onnx_node.output[0]] = out
 
+    @classmethod
+    def style_choices(cls, params: dict) -> list[dict]:
+        """Threshold styles (none without an activation) × the memory styles folding explores."""
+        thr = [{}] if params.get("no_activation") else [{"threshold_style": t} for t in THRESHOLD_STYLES]
+        return [t | {"ram_style": r} for t in thr for r in RAM_CHOICES]
+
+    def _threshold_array(self, model) -> np.ndarray | None:
+        node = self.onnx_node
+        if len(node.input) <= self.threshold_input or not node.input[self.threshold_input]:
+            return None
+        th = model.get_initializer(node.input[self.threshold_input])
+        return None if th is None else np.asarray(th).astype(np.int64)
+
+    def threshold_params(self, model) -> dict:
+        """Levels, stored width and style of the node's thresholds (estimate parameters)."""
+        th = None if self.get_nodeattr("noActivation") else self._threshold_array(model)
+        return dict(levels=None if th is None else int(th.shape[-1]),
+                    thr_bits=None if th is None else signed_bits(th),
+                    threshold_style=self.get_nodeattr("thresholdStyle"), ram_style=self.get_nodeattr("ramStyle"))
+
+    def threshold_table(self, model, channels: int, pe: int) -> tuple[str, np.ndarray, int, int]:
+        """(C++ element type, [PE][C/PE][L] table, levels L, output bias) the kernel reads; a single
+        dummy level without an activation."""
+        if self.get_nodeattr("noActivation"):
+            return "ap_int<2>", np.zeros((pe, channels // pe, 1), dtype=np.int64), 1, 0
+        tty, thr, levels = folded_thresholds(self._threshold_array(model), channels, pe)
+        return tty, thr, levels, self.get_nodeattr("ActVal")
+
+    def thr_style_cpp(self) -> str:
+        return "rubicon::THR_SEARCH" if self.get_nodeattr("thresholdStyle") == "search" else "rubicon::THR_PARALLEL"
+
+    def mac_params(self, model, uram: bool) -> dict:
+        """Estimate parameters MVAU and VVAU share."""
+        a = self.get_nodeattr
+        idt, acc = a("inputDataType"), a("accDataType")
+        return dict(frames=self.frames(), weight_bits=bits(a("weightDataType")), in_bits=bits(idt),
+                    out_bits=bits(a("outputDataType")), pe=a("PE"), simd=a("SIMD"),
+                    acc_bits=bits(acc) if acc else None, in_signed=DataType[idt].signed(),
+                    no_activation=bool(a("noActivation")), uram=uram, **self.threshold_params(model))
+
 
 class MVAU(_Thresholded):
-    """[N, T, MW] × W[MW, MH] → [N, T, MH], then thresholds [MH, levels] unless noActivation."""
+    """[N, T, MW] × W[MW, MH] → [N, T, MH], then thresholds [MH, levels] unless noActivation.
+
+    Cycles T·(MH/PE)·(MW/SIMD) (FINN); FINN-R LUT/BRAM; packed DSP chains with resType dsp;
+    thresholds by style (flow.ir.ops.resources)."""
 
     channel_attr = "MH"
     in_width_attr = "SIMD"
@@ -93,22 +112,89 @@ class MVAU(_Thresholded):
                                                "resType": ("s", False, "lut", MULTIPLIER_STYLES),
                                                "dspPortBits": ("i", False, DSP48E1_A_BITS)}
 
-    def dsp_packing(self) -> DspPacking | None:
+    def dsp_packing(self) -> R.DspPacking | None:
         """The packing of its DSP multipliers, None with LUT multipliers."""
         if self.get_nodeattr("resType") != "dsp":
             return None
-        bits = (DataType[self.get_nodeattr(a)].bitwidth() for a in ("weightDataType", "inputDataType"))
-        return dsp_packing(*bits, self.get_nodeattr("dspPortBits"), self.get_nodeattr("SIMD"))
+        widths = (bits(self.get_nodeattr(a)) for a in ("weightDataType", "inputDataType"))
+        return dsp_packing(*widths, self.get_nodeattr("dspPortBits"), self.get_nodeattr("SIMD"))
 
     def execute_node(self, context, graph):
         x, w = self.input_array(context, 0), self.input_array(context, 1)
-        self.store(context, self.activate(context, exact_matmul(x, w), 2))
+        self.store(context, self.activate(context, exact_matmul(x, w)))
+
+    # ---- cost
+    @classmethod
+    def estimate(cls, *, mw: int, mh: int, frames: int, weight_bits: int, in_bits: int, out_bits: int, pe: int = 1,
+                 simd: int = 1, acc_bits: int | None = None, in_signed: bool = False, no_activation: bool = False,
+                 levels: int | None = None, res_type: str = "auto", uram: bool = False,
+                 threshold_style: str = "parallel", thr_bits: int | None = None,
+                 dsp_port_bits: int = R.DSP_PORT_BITS, ram_style: str = "auto") -> NodeCost:
+        W, A = weight_bits, in_bits
+        nf, sf, acc, thr = R.mac_unit(("MH", mh, pe), ("MW", mw, simd), W, A, out_bits, acc_bits, in_signed,
+                                      no_activation, levels, threshold_style, thr_bits, uram, ram_style)
+        if R.uses_dsp(W, A, res_type):  # packed words: ⌈PE/lanes⌉ per input element
+            packing = dsp_packing(W, A, dsp_port_bits, simd)
+            weights = R.memory(ceil(pe / packing.lanes) * simd * packing.packed_bits, nf * sf, ram_style, uram=uram)
+        else:
+            weights = R.memory(pe * simd * W, nf * sf, ram_style, uram=uram)
+        in_buf = R.memory(simd * A, sf, uram=uram) if nf > 1 else R.Memory("none")
+        mem_lut, bram, ur = R.mem_cost(weights, in_buf)
+        dot_lut, dsp = R.dot_products(pe=pe, simd=simd, weight_bits=W, in_bits=A, res_type=res_type,
+                                      dsp_port_bits=dsp_port_bits)
+        lut = int(R.MVAU_C0 + R.MVAU_C1 * (dot_lut + pe * acc + thr.logic_lut)) + mem_lut + thr.mem_lut
+        ff = 100 + simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
+        return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=bram + thr.bram18, uram=ur + thr.uram,
+                        dsp=dsp)
+
+    def cost_params(self, model, uram: bool = False) -> dict:
+        a = self.get_nodeattr
+        return dict(mw=a("MW"), mh=a("MH"), res_type=a("resType"), dsp_port_bits=a("dspPortBits"),
+                    **self.mac_params(model, uram))
+
+    @classmethod
+    def fold_choices(cls, params: dict, simds=None) -> list[dict]:
+        """SIMD (dividing MW, or the given ones) × PE (dividing MH) × multiplier, threshold and memory styles."""
+        styles = [{"res_type": r} | st for r in MULTIPLIER_STYLES for st in cls.style_choices(params)]
+        return [{"simd": s, "pe": p} | st for s in (simds or divisors(params["mw"])) for p in divisors(params["mh"])
+                for st in styles]
+
+    # ---- C++
+    def kernel(self, model) -> Kernel:
+        """hls/mvau.h: weights as [PE][MH/PE · MW/SIMD][SIMD] (or packed DSP words), thresholds [PE][MH/PE][L]."""
+        node, a = self.onnx_node, self.get_nodeattr
+        mw, mh, simd, pe = a("MW"), a("MH"), a("SIMD"), a("PE")
+        check_divides(node, "SIMD", mw, simd)
+        check_divides(node, "PE", mh, pe)
+        name = identifier(node.name)
+        w = model.get_initializer(node.input[1]).astype(np.int64)
+        sf, nf = mw // simd, mh // pe
+        weights = w.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1).reshape(pe, nf * sf, simd)
+        packing = self.dsp_packing()
+        if packing is None:
+            arrays = {"weights": (ctype(a("weightDataType")), weights)}
+            mul = f"rubicon::LutMultipliers<{name}_P>"
+        else:
+            arrays = {"wpacked": (f"ap_int<{packing.packed_bits}>", packing.pack(weights))}
+            mul = f"rubicon::PackedDspMultipliers<{name}_P, {packing.lanes}, {packing.spacing}>"
+        tty, thr, levels, bias = self.threshold_table(model, mh, pe)
+        arrays["thresholds"] = (tty, thr)
+        no_act = "true" if a("noActivation") else "false"
+        return Kernel(node.name, node.op_type,
+                      f"rubicon::MVAU<{mw}, {mh}, {simd}, {pe}, {self.frames()}, {no_act}, {levels}, {bias}, "
+                      f"{ctype(a('inputDataType'))}, {ctype(a('accDataType'))}, {ctype(a('outputDataType'))}, {name}_P, "
+                      f"{mul}, {self.thr_style_cpp()}>", params_struct(name, arrays),
+                      latency=3 + ceil(log2(simd)) if simd > 1 else 3,
+                      pragmas=storage_pragmas(name, a("ramStyle"), arrays))
 
 
 class VVAU(_Thresholded):
     """Depthwise: [N, T, K·C] windows in the depthwise stream order of its sliding window (PE
     channels per tap, see ConvolutionInputGenerator1D) with W[C, K] → [N, T, C], then thresholds.
-    A stream beat holds SIMD taps of PE channels."""
+    A stream beat holds SIMD taps of PE channels.
+
+    Cycles T·(C/PE)·(K/SIMD) (FINN); FINN-R LUTs with SIMD taps per lane; thresholds by style.
+    Every lane has its own input, so DSP products are not packed."""
 
     channel_attr = "Channels"
 
@@ -125,14 +211,102 @@ class VVAU(_Thresholded):
         n, t = x.shape[:2]
         windows = x.reshape(n, t, c // pe, k, pe).transpose(0, 1, 3, 2, 4).reshape(n, t, k, c)
         acc = np.rint(np.einsum("ntkc,ck->ntc", windows.astype(np.float64), w.astype(np.float64))).astype(np.int64)
-        self.store(context, self.activate(context, acc, 2))
+        self.store(context, self.activate(context, acc))
+
+    # ---- cost
+    @classmethod
+    def estimate(cls, *, channels: int, kernel: int, frames: int, weight_bits: int, in_bits: int, out_bits: int,
+                 pe: int = 1, simd: int = 1, acc_bits: int | None = None, in_signed: bool = False,
+                 no_activation: bool = False, levels: int | None = None, res_type: str = "auto", uram: bool = False,
+                 threshold_style: str = "parallel", thr_bits: int | None = None,
+                 dsp_port_bits: int = R.DSP_PORT_BITS, ram_style: str = "auto") -> NodeCost:
+        W, A = weight_bits, in_bits
+        nf, sf, acc, thr = R.mac_unit(("Channels", channels, pe), ("Kernel", kernel, simd), W, A, out_bits, acc_bits,
+                                      in_signed, no_activation, levels, threshold_style, thr_bits, uram, ram_style)
+        dsp = R.uses_dsp(W, A, res_type)
+        mem = R.memory(pe * simd * W, nf * sf, ram_style, uram=uram)
+        per_pe = (0 if dsp else simd * R.lut_multiplier(W, A)) + (W + A) * (2 * simd - 1) + acc
+        lut = int(R.MVAU_C0 + R.MVAU_C1 * (pe * per_pe + thr.logic_lut)) + mem.lut + thr.mem_lut
+        ff = 100 + pe * simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
+        return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=mem.bram18 + thr.bram18,
+                        uram=mem.uram + thr.uram, dsp=pe * simd if dsp else 0)
+
+    def cost_params(self, model, uram: bool = False) -> dict:
+        return dict(channels=self.get_nodeattr("Channels"), kernel=self.get_nodeattr("Kernel"), res_type="lut",
+                    **self.mac_params(model, uram))
+
+    @classmethod
+    def fold_choices(cls, params: dict, pes=None) -> list[dict]:
+        """PE (dividing the channels, or the given ones) × SIMD taps (dividing K) × threshold and memory styles."""
+        return [{"pe": p, "simd": t} | st for p in (pes or divisors(params["channels"]))
+                for t in divisors(params["kernel"]) for st in cls.style_choices(params)]
+
+    # ---- C++
+    def kernel(self, model) -> Kernel:
+        """hls/vvau.h: weights as [PE][C/PE · K/SIMD][SIMD], thresholds [PE][C/PE][L]."""
+        node, a = self.onnx_node, self.get_nodeattr
+        c, k, pe, simd = a("Channels"), a("Kernel"), a("PE"), a("SIMD")
+        if a("noActivation"):
+            raise FlowError(f"{node.name} (VVAU): hls/vvau.h always thresholds; a depthwise layer without an "
+                            "activation needs a Thresholding-free kernel that does not exist yet")
+        check_divides(node, "PE", c, pe)
+        check_divides(node, "SIMD", k, simd)
+        name = identifier(node.name)
+        w = model.get_initializer(node.input[1]).astype(np.int64)
+        weights = w.reshape(c // pe, pe, k // simd, simd).transpose(1, 0, 2, 3).reshape(pe, (c // pe) * (k // simd), simd)
+        tty, thr, levels, bias = self.threshold_table(model, c, pe)
+        arrays = {"weights": (ctype(a("weightDataType")), weights), "thresholds": (tty, thr)}
+        return Kernel(node.name, node.op_type,
+                      f"rubicon::VVAU<{c}, {k}, {pe}, {simd}, {self.frames()}, {levels}, {bias}, "
+                      f"{ctype(a('inputDataType'))}, {ctype(a('accDataType'))}, {ctype(a('outputDataType'))}, {name}_P, "
+                      f"{self.thr_style_cpp()}>", params_struct(name, arrays),
+                      latency=4 + ceil(log2(simd)) if simd > 1 else 4,
+                      pragmas=storage_pragmas(name, a("ramStyle"), arrays))
 
 
 class Thresholding(_Thresholded):
-    """Stand-alone multi-threshold on [N, T, C] (e.g. the activation after a residual join)."""
+    """Stand-alone multi-threshold on [N, T, C] (e.g. the activation after a residual join).
+
+    Cycles T·C/PE (FINN); thresholds by style (flow.ir.ops.resources)."""
+
+    threshold_input = 1
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {"NumChannels": ("i", True, 0), "PE": ("i", False, 1)}
 
     def execute_node(self, context, graph):
-        self.store(context, self.activate(context, self.input_array(context, 0), 1))
+        self.store(context, self.activate(context, self.input_array(context, 0)))
+
+    # ---- cost
+    @classmethod
+    def estimate(cls, *, channels: int, frames: int, in_bits: int, out_bits: int, pe: int = 1,
+                 levels: int | None = None, uram: bool = False, threshold_style: str = "parallel",
+                 thr_bits: int | None = None, ram_style: str = "auto") -> NodeCost:
+        R.check_fold("NumChannels", channels, pe, "PE")
+        L = levels if levels is not None else R.full_levels(out_bits)
+        thr = R.threshold_unit(pe=pe, folds=channels // pe, levels=L, value_bits=in_bits,
+                               thr_bits=thr_bits or in_bits, style=threshold_style, uram=uram, ram_style=ram_style)
+        return NodeCost(cycles=frames * channels // pe, lut=thr.logic_lut + thr.mem_lut,
+                        ff=32 + pe * (in_bits + out_bits) + thr.ff, bram18=thr.bram18, uram=thr.uram)
+
+    def cost_params(self, model, uram: bool = False) -> dict:
+        a = self.get_nodeattr
+        return dict(channels=a("NumChannels"), frames=self.frames(), in_bits=bits(a("inputDataType")),
+                    out_bits=bits(a("outputDataType")), pe=a("PE"), uram=uram, **self.threshold_params(model))
+
+    @classmethod
+    def fold_choices(cls, params: dict) -> list[dict]:
+        return [{"pe": p} | st for p in divisors(params["channels"]) for st in cls.style_choices(params)]
+
+    # ---- C++
+    def kernel(self, model) -> Kernel:
+        node, a = self.onnx_node, self.get_nodeattr
+        c, pe = a("NumChannels"), a("PE")
+        check_divides(node, "PE", c, pe)
+        name = identifier(node.name)
+        tty, thr, levels, bias = self.threshold_table(model, c, pe)
+        arrays = {"thresholds": (tty, thr)}
+        return Kernel(node.name, node.op_type,
+                      f"rubicon::Thresholding<{c}, {pe}, {self.frames()}, {levels}, {bias}, "
+                      f"{ctype(a('inputDataType'))}, {ctype(a('outputDataType'))}, {name}_P, {self.thr_style_cpp()}>",
+                      params_struct(name, arrays), latency=2, pragmas=storage_pragmas(name, a("ramStyle"), arrays))

@@ -23,7 +23,11 @@ import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
-from flow.ir.ops.base import DataflowOp, check_range, zeros_node
+from flow.ir.ops import resources as R
+from flow.ir.ops.base import DataflowOp, bits, check_range, divisors, zeros_node
+from flow.ir.ops.cpp import ctype, identifier
+from flow.ir.ops.kernel import Kernel, check_divides, folded_thresholds, params_struct
+from flow.ir.ops.resources import NodeCost
 from flow.numerics.dynamic_pool import FORMAT_ATTRIBUTES, DynamicPoolFormat, dynamic_pool_int
 
 
@@ -80,7 +84,13 @@ class DynamicPoolQ(CustomOp):
 
 
 class DynamicPool(DataflowOp):
-    """Features [N, T, C] + predictor accumulators [N, T, 2] → frames [N, Lmax, C], count [N], overflow [N]."""
+    """Features [N, T, C] + predictor accumulators [N, T, 2] → frames [N, Lmax, C], count [N], overflow [N].
+
+    Two stream inputs (features, {a, b}); one stream output (frames); count and overflow leave per
+    chunk in the output trailer."""
+
+    stream_inputs = 2
+    stream_outputs = 1
 
     def get_nodeattr_types(self):
         return super().get_nodeattr_types() | {
@@ -155,3 +165,65 @@ class DynamicPool(DataflowOp):
         check_range(name, frames, self.get_nodeattr("outputDataType"))
         out, count_name, overflow_name = self.onnx_node.output
         context[out], context[count_name], context[overflow_name] = frames, count, overflow
+
+    # ---- cost
+    @classmethod
+    def estimate(cls, *, channels: int, frames: int, feature_bits: int, out_bits: int, pe: int = 1, lut_bits: int = 8,
+                 weight_frac_bits: int = 8, move_frac_bits: int = 8, move_int_bits: int = 1, acc_bits: int = 32,
+                 lmax: int = 0, pred_bits: int = 32, levels: int | None = None, uram: bool = False) -> NodeCost:
+        """Own model. Cycles: the kernel (hls/dynamic_pool.h) takes (C/PE)·(Lmax + Z) per chunk, Z =
+        input frames that do not reach a new output frame, which is data-dependent; since Z ≤ T_in,
+        (C/PE)·(T_in + Lmax) bounds it, and that is the estimate (calibration against the cycle
+        simulation tightens it). Per lane: the product w·f and its two resampling products, two
+        saturating accumulators (frames j, j+1) and the requantization thresholds; shared: the two
+        sigmoid tables, the position adder and the frame control."""
+        R.check_fold("NumChannels", channels, pe, "PE")
+        F, Fw, I = move_frac_bits, weight_frac_bits, move_int_bits
+        L = levels if levels is not None else R.full_levels(out_bits)
+        products = ((Fw, feature_bits), (Fw + feature_bits, F + 1), (Fw + feature_bits, F + 1))
+        mult = sum(R.lut_multiplier(w, x) for w, x in products if not R.uses_dsp(w, x))
+        dsp = pe * sum(R.uses_dsp(w, x) for w, x in products)
+        pos_bits = F + max(lmax, 1).bit_length()
+        mems = (R.memory(2 * pe * acc_bits, channels // pe, uram=uram),     # accumulators of frames j, j+1
+                R.memory(pe * L * acc_bits, channels // pe, uram=uram),     # requantization thresholds
+                R.memory(Fw, 2 ** lut_bits), R.memory(F + I, 2 ** lut_bits))  # importance and move tables
+        mem_lut, bram, ur = R.mem_cost(*mems)
+        lut = 200 + 2 * pred_bits + pos_bits + pe * (mult + 2 * acc_bits + L * acc_bits) + mem_lut
+        ff = 100 + 2 * pred_bits + pos_bits + pe * (feature_bits + 2 * acc_bits + out_bits)
+        return NodeCost(cycles=(frames + lmax) * channels // pe, lut=lut, ff=ff, bram18=bram, uram=ur, dsp=dsp)
+
+    def cost_params(self, model, uram: bool = False) -> dict:
+        a = self.get_nodeattr
+        thresholds = model.get_initializer(self.onnx_node.input[3]) if len(self.onnx_node.input) > 3 else None
+        return dict(channels=a("NumChannels"), frames=self.frames(), feature_bits=bits(a("inputDataType")),
+                    out_bits=bits(a("outputDataType")), pe=a("PE"), lut_bits=a("LutBits"),
+                    weight_frac_bits=a("WeightFracBits"), move_frac_bits=a("MoveFracBits"),
+                    move_int_bits=a("MoveIntBits"), acc_bits=a("AccBits"), lmax=a("Lmax"),
+                    pred_bits=bits(a("predDataType")),
+                    levels=None if thresholds is None else int(np.asarray(thresholds).shape[-1]), uram=uram)
+
+    @classmethod
+    def fold_choices(cls, params: dict) -> list[dict]:
+        return [{"pe": p} for p in divisors(params["channels"])]
+
+    # ---- C++
+    def kernel(self, model) -> Kernel:
+        """hls/dynamic_pool.h; its side stream {count, overflow} is the `frame_count` output."""
+        node, a = self.onnx_node, self.get_nodeattr
+        fmt = self.get_format()
+        c, pe = a("NumChannels"), a("PE")
+        check_divides(node, "PE", c, pe)
+        name = identifier(node.name)
+        luts = model.get_initializer(node.input[2]).astype(np.int64)
+        tty, thr, levels = folded_thresholds(model.get_initializer(node.input[3]), c, pe)
+        params = params_struct(name, {"w_lut": (f"ap_uint<{fmt.weight_frac_bits}>", luts[0]),
+                                      "m_lut": (f"ap_uint<{fmt.move_frac_bits + fmt.move_int_bits}>", luts[1]),
+                                      "thresholds": (tty, thr)})
+        frames, count = node.output[0], node.output[1]
+        return Kernel(node.name, node.op_type,
+                      f"rubicon::DynamicPool<{c}, {pe}, {self.frames()}, {fmt.lmax}, {fmt.lut_bits}, {fmt.a_shift}, "
+                      f"{fmt.b_shift}, {fmt.weight_frac_bits}, {fmt.move_frac_bits}, {fmt.move_int_bits}, "
+                      f"{fmt.prod_shift}, {fmt.acc_bits}, {levels}, {ctype(a('inputDataType'))}, "
+                      f"{ctype(a('predDataType'))}, {ctype(a('outputDataType'))}, {name}_P>",
+                      params, outputs=[frames, count], latency=2,
+                      words={count: (f"ap_uint<{fmt.count_bits}>", 2)}, side_outputs=[count])
