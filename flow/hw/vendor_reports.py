@@ -193,9 +193,17 @@ def find_instance(figures: dict[str, dict], name: str, source="report") -> dict 
 
 # ---------------------------------------------------------------- Yosys stat
 
+# LUT6 sites a distributed-RAM or shift-register cell occupies (UG474/UG574 primitives Yosys maps to)
+LUT_MEMORY_SITES = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4,
+                    "RAM256X1S": 4, "RAM256X1D": 8, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
+                    "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
+
+
 def _yosys_figures(types: dict) -> dict:
     n = lambda *names: sum(int(types.get(t, 0)) for t in names)  # noqa: E731
-    return {"lut": n(*(f"LUT{i}" for i in range(1, 7))), "ff": n("FDRE", "FDSE", "FDCE", "FDPE"),
+    return {"lut": n(*(f"LUT{i}" for i in range(1, 7))),
+            "lut_memory": sum(int(types.get(t, 0)) * k for t, k in LUT_MEMORY_SITES.items()),
+            "ff": n("FDRE", "FDSE", "FDCE", "FDPE"),
             "bram18": n("RAMB18E1", "RAMB18E2") + 2 * n("RAMB36E1", "RAMB36E2"),
             "uram": n("URAM288"), "dsp": n("DSP48E1", "DSP48E2")}
 
@@ -209,7 +217,8 @@ def parse_yosys_stat(path, module: str | None = None) -> dict:
     """Yosys `stat` after `synth_xilinx`, text or `stat -json`: design totals (the `design
     hierarchy` section), or one module's own cells if `module` is given or it is the only one.
     Text is the classic `Number of cells:` layout (checked against Yosys 0.23); a whole log may be
-    given, its last statistics count. LUTRAM/SRL cells are not counted as LUT (LUT1..LUT6 only)."""
+    given, its last statistics count. LUTRAM/SRL cells are not counted as LUT (LUT1..LUT6 only) but
+    as `lut_memory`, the LUT6 sites they occupy."""
     path = Path(path)
     text = _read(path)
     if text.lstrip().startswith("{"):

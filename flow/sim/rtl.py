@@ -24,7 +24,7 @@ from flow.paths import REPO_ROOT
 HLS = REPO_ROOT / "hls"
 RTL = HLS / "rtl" / "dynamic_pool.sv"
 TB = HLS / "tests" / "tb_dynamic_pool.sv"
-TB_MAIN = HLS / "tests" / "tb_dynamic_pool_main.cpp"
+TB_MAIN = HLS / "tests" / "tb_main.cpp"
 CPP_TEST = HLS / "tests" / "test_dynamic_pool.cpp"
 _LINE = re.compile(r"^cfg (\d+) (?:case (\d+) cycles|(stream_cycles|errors)) (-?\d+)\s*$")
 

@@ -99,6 +99,11 @@ class DataflowOp(CustomOp):
         """The hls/ kernel this node instantiates (a flow.ir.ops.kernel.Kernel)."""
         raise FlowError(f"{self.onnx_node.name} ({self.onnx_node.op_type}): no HLS kernel for this op")
 
+    # ---- RTL
+    def rtl(self, model):
+        """The node's SystemVerilog twin in hls/rtl/ (a flow.ir.ops.rtl.RtlInstance)."""
+        raise FlowError(f"{self.onnx_node.name} ({self.onnx_node.op_type}): no RTL twin for this op yet")
+
     def out_shape(self, model) -> tuple[int, ...]:
         """[N, T, C_out]: same frames as the input unless an op (padding, windows) says otherwise."""
         n, t = self.get_nodeattr("numInputVectors")

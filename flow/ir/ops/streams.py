@@ -7,6 +7,7 @@ registers and adders our kernels instantiate where it has none (flow.ir.ops.reso
 import math
 
 import numpy as np
+from qonnx.core.datatype import DataType
 
 from flow.errors import FlowError
 from flow.ir.ops import resources as R
@@ -14,6 +15,7 @@ from flow.ir.ops.base import DataflowOp, bits, check_range, divisors
 from flow.ir.ops.cpp import ctype
 from flow.ir.ops.kernel import Kernel, check_divides
 from flow.ir.ops.resources import NodeCost
+from flow.ir.ops.rtl import RtlInstance, StreamPort
 
 
 class _ChannelFolded(DataflowOp):
@@ -239,6 +241,13 @@ class StreamingFIFO(_ChannelFolded):
         a = self.get_nodeattr
         return dict(channels=a("NumChannels"), frames=self.frames(), depth=a("depth"), bits=bits(a("inputDataType")),
                     pe=a("PE"), uram=uram)
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/fifo.sv at the node's depth, one beat of PE elements wide."""
+        a = self.get_nodeattr
+        port = lambda name: StreamPort(name, a("PE"), bits(a("inputDataType")), DataType[a("inputDataType")].signed())  # noqa: E731
+        return RtlInstance(self.onnx_node.name, "fifo", ["fifo.sv"], {"WIDTH": port("in").tdata_bits, "DEPTH": a("depth")},
+                           inputs=[port("in")], outputs=[port("out")])
 
 
 class StreamingDataWidthConverter(DataflowOp):

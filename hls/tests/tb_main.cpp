@@ -1,6 +1,6 @@
-// Clock for the Verilator testbench of dynamic_pool: the generated top `tb_top` instantiates
-// tb_dynamic_pool.sv once per config and runs the one chosen by the +cfg=<i> plusarg; it calls
-// $finish when that config is done. A run that does not finish in time is an error.
+// Clock for the Verilator testbenches of the RTL twins: the generated top `tb_top` (flow.sim.rtl
+// for dynamic_pool, flow.sim.rtl_op for every op) takes its plusargs and calls $finish when done.
+// A run that does not finish in time is an error.
 #include <cstdio>
 #include <memory>
 
