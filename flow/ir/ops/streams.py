@@ -18,6 +18,11 @@ from flow.ir.ops.resources import NodeCost
 from flow.ir.ops.rtl import RtlInstance, StreamPort
 
 
+def _port(width: int, dtype: str):
+    """name → the StreamPort of `width` elements of `dtype` (a QONNX DataType name)."""
+    return lambda name: StreamPort(name, width, bits(dtype), DataType[dtype].signed())
+
+
 class _ChannelFolded(DataflowOp):
     """An op folded only by PE channels per beat (fork, join, FIFO)."""
 
@@ -66,6 +71,15 @@ class FMPadding1D(DataflowOp):
         left, right = a("Pad")
         return Kernel(node.name, node.op_type, f"rubicon::FMPadding1D<{a('NumChannels')}, {a('SIMD')}, {a('ImgDim')}, "
                       f"{left}, {right}, {ctype(a('inputDataType'))}>", latency=1)
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/fmpadding.sv: beats of SIMD elements in and out."""
+        a = self.get_nodeattr
+        left, right = a("Pad")
+        port = _port(a("SIMD"), a("inputDataType"))
+        return RtlInstance(self.onnx_node.name, "fmpadding", ["fmpadding.sv"],
+                           {"C": a("NumChannels"), "SIMD": a("SIMD"), "T": a("ImgDim"), "PAD_L": left, "PAD_R": right,
+                            "BITS": port("in").bits}, inputs=[port("in")], outputs=[port("out")])
 
 
 class ConvolutionInputGenerator1D(DataflowOp):
@@ -149,6 +163,18 @@ class ConvolutionInputGenerator1D(DataflowOp):
                       f"{a('Dilation')}, {a('IFMDim')}, {a('OFMDim')}, {'true' if a('depthwise') else 'false'}, "
                       f"{ctype(a('inputDataType'))}, {a('TapsPerBeat')}>", latency=2)
 
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/swg.sv: beats of SIMD elements in, TapsPerBeat·SIMD out."""
+        a = self.get_nodeattr
+        check_divides(self.onnx_node, "SIMD", a("IFMChannels"), a("SIMD"))
+        check_divides(self.onnx_node, "TapsPerBeat", a("ConvKernelDim"), a("TapsPerBeat"))
+        dtype = a("inputDataType")
+        params = {"C": a("IFMChannels"), "SIMD": a("SIMD"), "K": a("ConvKernelDim"), "S": a("Stride"),
+                  "D": a("Dilation"), "T_IN": a("IFMDim"), "T_OUT": a("OFMDim"), "DEPTHWISE": int(bool(a("depthwise"))),
+                  "BITS": bits(dtype), "TAPS": a("TapsPerBeat")}
+        return RtlInstance(self.onnx_node.name, "swg", ["swg.sv"], params, inputs=[_port(a("SIMD"), dtype)("in")],
+                           outputs=[_port(self.out_width(), dtype)("out")])
+
 
 class DuplicateStreams(_ChannelFolded):
     """Fork: one stream to two identical streams (the residual branch point)."""
@@ -180,6 +206,17 @@ class DuplicateStreams(_ChannelFolded):
         return Kernel(node.name, node.op_type, f"rubicon::DuplicateStreams<{a('NumChannels')}, {a('PE')}, "
                       f"{self.frames()}, {ctype(a('inputDataType'))}>", latency=1)
 
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/streams.sv duplicate_streams: s_in to m_out0 and m_out1, PE elements per beat."""
+        a = self.get_nodeattr
+        if len(self.onnx_node.output) != 2:
+            raise FlowError(f"{self.onnx_node.name} (DuplicateStreams): {len(self.onnx_node.output)} outputs; "
+                            "the twin forks into two")
+        port = _port(a("PE"), a("inputDataType"))
+        return RtlInstance(self.onnx_node.name, "duplicate_streams", ["streams.sv"],
+                           {"C": a("NumChannels"), "PE": a("PE"), "T": self.frames(), "BITS": port("in").bits},
+                           inputs=[port("in")], outputs=[port("out0"), port("out1")])
+
 
 class AddStreams(_ChannelFolded):
     """Join: elementwise sum of two integer streams with the same scale."""
@@ -210,6 +247,16 @@ class AddStreams(_ChannelFolded):
         types = [ctype(model.get_tensor_datatype(t).name) for t in node.input]
         return Kernel(node.name, node.op_type, f"rubicon::AddStreams<{a('NumChannels')}, {a('PE')}, {self.frames()}, "
                       f"{types[0]}, {types[1]}, {ctype(a('outputDataType'))}>", latency=2)
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/streams.sv add_streams: s_in0 + s_in1 to m_out, each with its tensor's type."""
+        a = self.get_nodeattr
+        ins = [_port(a("PE"), model.get_tensor_datatype(t).name)(f"in{i}") for i, t in enumerate(self.onnx_node.input)]
+        out = _port(a("PE"), a("outputDataType"))("out")
+        return RtlInstance(self.onnx_node.name, "add_streams", ["streams.sv"],
+                           {"C": a("NumChannels"), "PE": a("PE"), "T": self.frames(), "A_BITS": ins[0].bits,
+                            "A_SIGNED": int(ins[0].signed), "B_BITS": ins[1].bits, "B_SIGNED": int(ins[1].signed),
+                            "O_BITS": out.bits}, inputs=ins, outputs=[out])
 
 
 class StreamingFIFO(_ChannelFolded):
@@ -291,6 +338,17 @@ class StreamingDataWidthConverter(DataflowOp):
             check_divides(node, attr, a("NumChannels"), a(attr))
         return Kernel(node.name, node.op_type, f"rubicon::DataWidthConverter<{a('NumChannels')}, {a('inWidth')}, "
                       f"{a('outWidth')}, {self.frames()}, {ctype(a('inputDataType'))}>", latency=1)
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/streams.sv dwc: beats of inWidth elements in, outWidth out."""
+        a = self.get_nodeattr
+        for attr in ("inWidth", "outWidth"):
+            check_divides(self.onnx_node, attr, a("NumChannels"), a(attr))
+        dtype = a("inputDataType")
+        return RtlInstance(self.onnx_node.name, "dwc", ["streams.sv"],
+                           {"C": a("NumChannels"), "IN_W": a("inWidth"), "OUT_W": a("outWidth"), "T": self.frames(),
+                            "BITS": bits(dtype)}, inputs=[_port(a("inWidth"), dtype)("in")],
+                           outputs=[_port(a("outWidth"), dtype)("out")])
 
 
 class LabelSelect(DataflowOp):
