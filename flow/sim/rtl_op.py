@@ -61,7 +61,7 @@ def _testbench(inst: RtlInstance, in_beats: list[int], out_beats: list[int], tim
         w, k = p.tdata_bits, 4 * (len(ins) + j)
         lines += [f"    logic [{w - 1}:0] m_{p.name}_tdata;", f"    logic m_{p.name}_tvalid, m_{p.name}_tready;",
                   f"    int out{j}_idx = 0, out{j}_fd;", f'    initial out{j}_fd = $fopen("out{j}.hex", "w");',
-                  f"    assign m_{p.name}_tready = rst_n && !(lfsr[{(k + 3) % 32}:{k % 32}] < 4'(stall));",
+                  f"    assign m_{p.name}_tready = rst_n && out{j}_idx < {n} && !(lfsr[{(k + 3) % 32}:{k % 32}] < 4'(stall));",
                   f"    always_ff @(posedge clk) if (m_{p.name}_tvalid && m_{p.name}_tready) begin",
                   f'        $fwrite(out{j}_fd, "%h\\n", m_{p.name}_tdata); out{j}_idx <= out{j}_idx + 1;',
                   "        last_out <= cyc; if (first_out < 0) first_out <= cyc; end"]
