@@ -21,11 +21,23 @@ from flow.ir.ops.base import DataflowOp, bits, check_range, divisors, multithres
 from flow.ir.ops.cpp import ctype, identifier
 from flow.ir.ops.kernel import Kernel, check_divides, folded_thresholds, params_struct, storage_pragmas
 from flow.ir.ops.resources import DSP48E1_A_BITS, NodeCost, dsp_packing
+from flow.ir.ops.rtl import RtlInstance, StreamPort
 
 THRESHOLD_STYLES = ("parallel", "search")  # every level compared at once, or a pipelined binary search
 MULTIPLIER_STYLES = ("lut", "dsp")          # fabric multipliers, or DSP slices with packed narrow products
 RAM_STYLES = ("auto", "distributed", "block", "ultra")  # weight and threshold memories (FINN's ram_style)
 RAM_CHOICES = ("auto", "block")  # the ram styles folding explores: the memory rule (LUTRAM up to 128 deep), or BRAM
+
+
+def table_words(values: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
+    """[words, ...] elements → one memory word each, its elements (C order) little end first, element i at
+    bits [i·bits, (i+1)·bits) (the RTL twins' tables: a word is what one cycle reads)."""
+    rows = np.asarray(values).reshape(len(values), -1)
+    return np.array(StreamPort("table", rows.shape[1], bits, signed).pack(rows), dtype=object)
+
+
+def rtl_port(name: str, width: int, dtype: str) -> StreamPort:
+    return StreamPort(name, width, bits(dtype), DataType[dtype].signed())
 
 
 def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -86,6 +98,42 @@ class _Thresholded(DataflowOp):
 
     def thr_style_cpp(self) -> str:
         return "rubicon::THR_SEARCH" if self.get_nodeattr("thresholdStyle") == "search" else "rubicon::THR_PARALLEL"
+
+    def threshold_rtl(self, model, channels: int, pe: int) -> tuple[dict, dict]:
+        """Parameters and tables of hls/rtl/threshold_unit.sv (which says their layout) for thresholds
+        [PE][C/PE][L]; none without an activation. Search: one table per stage, stage k holding the
+        levels it probes, j·2^(s+1) + 2^s − 1 (s = D − 1 − k)."""
+        if self.get_nodeattr("noActivation"):
+            return {}, {}
+        _, thr, levels, bias = self.threshold_table(model, channels, pe)
+        tb = signed_bits(thr)
+        params = {"LEVELS": levels, "ACT_BIAS": bias, "THR_BITS": tb}
+        if self.get_nodeattr("thresholdStyle") != "search":
+            return params | {"THR_STYLE": 0}, {"THRESHOLDS": (pe * levels * tb, table_words(thr.transpose(1, 0, 2), tb))}
+        stages = R.search_stages(levels)
+        if stages > 10:
+            raise FlowError(f"{self.onnx_node.name}: {levels} threshold levels need {stages} search stages; the RTL "
+                            "twin names its stage tables by one digit (at most 1023 levels)")
+        tables = []
+        for k in range(stages):
+            s = stages - 1 - k
+            probe = np.arange(1 << k) * (2 << s) + (1 << s) - 1
+            probed = np.where(probe < levels, thr[:, :, np.minimum(probe, levels - 1)], 0)  # [PE][NF][2^k]
+            tables.append(table_words(probed.transpose(1, 2, 0).reshape(-1, pe), tb))
+        return params | {"THR_STYLE": 1}, {"THRESHOLDS": (pe * tb, tables)}
+
+    def mac_rtl(self, model, weights: np.ndarray) -> tuple[dict, dict]:
+        """What the mvau and vvau twins share: types, thresholds, and the LUT weights [PE][tiles][SIMD]
+        as one word per tile (lane p, element s at (p·SIMD + s)·W bits)."""
+        a = self.get_nodeattr
+        idt, acc, wdt = a("inputDataType"), a("accDataType"), a("weightDataType")
+        pe, simd = weights.shape[0], weights.shape[2]
+        params = {"TI_BITS": bits(idt), "TI_SIGNED": int(DataType[idt].signed()),
+                  "TA_BITS": bits(acc) + (0 if DataType[acc].signed() else 1), "TO_BITS": bits(a("outputDataType")),
+                  "W_BITS": bits(wdt), "W_SIGNED": int(DataType[wdt].signed())}
+        thr_params, tables = self.threshold_rtl(model, a(self.channel_attr), pe)
+        words = table_words(weights.transpose(1, 0, 2), bits(wdt), DataType[wdt].signed())
+        return params | thr_params, tables | {"WEIGHTS": (pe * simd * bits(wdt), words)}
 
     def mac_params(self, model, uram: bool) -> dict:
         """Estimate parameters MVAU and VVAU share."""
@@ -159,6 +207,31 @@ class MVAU(_Thresholded):
         return [{"simd": s, "pe": p} | st for s in (simds or divisors(params["mw"])) for p in divisors(params["mh"])
                 for st in styles]
 
+    def weight_table(self, model) -> np.ndarray:
+        """W[MW, MH] as [PE][MH/PE · MW/SIMD][SIMD]: entry (nf·SF + sf, pe, s) is W[sf·SIMD + s, nf·PE + pe]."""
+        mw, mh, simd, pe = (self.get_nodeattr(k) for k in ("MW", "MH", "SIMD", "PE"))
+        w = model.get_initializer(self.onnx_node.input[1]).astype(np.int64)
+        return w.reshape(mw // simd, simd, mh // pe, pe).transpose(3, 2, 0, 1).reshape(pe, mh // pe * (mw // simd), simd)
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/mvau.sv: one weight word per tile nf·SF + sf (resType dsp: the packed words of group g at
+        (g·SIMD + s)·WP_BITS, WP_BITS = packed_bits + 1, the most negative packed word's width)."""
+        node, a = self.onnx_node, self.get_nodeattr
+        mw, mh, simd, pe = a("MW"), a("MH"), a("SIMD"), a("PE")
+        check_divides(node, "SIMD", mw, simd)
+        check_divides(node, "PE", mh, pe)
+        weights = self.weight_table(model)
+        params, tables = self.mac_rtl(model, weights)
+        params = {"MW": mw, "MH": mh, "SIMD": simd, "PE": pe, "NO_ACT": int(bool(a("noActivation")))} | params
+        packing = self.dsp_packing()
+        if packing is not None:
+            wp_bits = packing.packed_bits + 1
+            packed = packing.pack(weights).transpose(1, 0, 2)  # [tiles][groups][SIMD]
+            tables["WEIGHTS"] = (packed.shape[1] * simd * wp_bits, table_words(packed, wp_bits))
+            params |= {"LANES": packing.lanes, "G": packing.spacing, "WP_BITS": wp_bits}
+        return RtlInstance(node.name, "mvau", ["threshold_unit.sv", "mac.sv", "mvau.sv"], params, tables,
+                           [rtl_port("in", simd, a("inputDataType"))], [rtl_port("out", pe, a("outputDataType"))])
+
     # ---- C++
     def kernel(self, model) -> Kernel:
         """hls/mvau.h: weights as [PE][MH/PE · MW/SIMD][SIMD] (or packed DSP words), thresholds [PE][MH/PE][L]."""
@@ -167,9 +240,7 @@ class MVAU(_Thresholded):
         check_divides(node, "SIMD", mw, simd)
         check_divides(node, "PE", mh, pe)
         name = identifier(node.name)
-        w = model.get_initializer(node.input[1]).astype(np.int64)
-        sf, nf = mw // simd, mh // pe
-        weights = w.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1).reshape(pe, nf * sf, simd)
+        weights = self.weight_table(model)
         packing = self.dsp_packing()
         if packing is None:
             arrays = {"weights": (ctype(a("weightDataType")), weights)}
@@ -241,19 +312,38 @@ class VVAU(_Thresholded):
         return [{"pe": p, "simd": t} | st for p in (pes or divisors(params["channels"]))
                 for t in divisors(params["kernel"]) for st in cls.style_choices(params)]
 
+    def weight_table(self, model) -> np.ndarray:
+        """W[C, K] as [PE][C/PE · K/SIMD][SIMD]: entry (g·KF + kf, pe, t) is W[g·PE + pe, kf·SIMD + t]."""
+        c, k, pe, simd = (self.get_nodeattr(a) for a in ("Channels", "Kernel", "PE", "SIMD"))
+        w = model.get_initializer(self.onnx_node.input[1]).astype(np.int64)
+        return w.reshape(c // pe, pe, k // simd, simd).transpose(1, 0, 2, 3).reshape(pe, (c // pe) * (k // simd), simd)
+
+    def check_fold(self) -> None:
+        node, a = self.onnx_node, self.get_nodeattr
+        if a("noActivation"):
+            raise FlowError(f"{node.name} (VVAU): hls/vvau.h always thresholds; a depthwise layer without an "
+                            "activation needs a Thresholding-free kernel that does not exist yet")
+        check_divides(node, "PE", a("Channels"), a("PE"))
+        check_divides(node, "SIMD", a("Kernel"), a("SIMD"))
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/vvau.sv: one weight word per tile g·KF + kf (lane p, tap t at (p·SIMD + t)·W bits)."""
+        a = self.get_nodeattr
+        self.check_fold()
+        c, k, pe, simd = a("Channels"), a("Kernel"), a("PE"), a("SIMD")
+        params, tables = self.mac_rtl(model, self.weight_table(model))
+        return RtlInstance(self.onnx_node.name, "vvau", ["threshold_unit.sv", "mac.sv", "vvau.sv"],
+                           {"C": c, "K": k, "PE": pe, "SIMD": simd} | params, tables,
+                           [rtl_port("in", pe * simd, a("inputDataType"))], [rtl_port("out", pe, a("outputDataType"))])
+
     # ---- C++
     def kernel(self, model) -> Kernel:
         """hls/vvau.h: weights as [PE][C/PE · K/SIMD][SIMD], thresholds [PE][C/PE][L]."""
         node, a = self.onnx_node, self.get_nodeattr
         c, k, pe, simd = a("Channels"), a("Kernel"), a("PE"), a("SIMD")
-        if a("noActivation"):
-            raise FlowError(f"{node.name} (VVAU): hls/vvau.h always thresholds; a depthwise layer without an "
-                            "activation needs a Thresholding-free kernel that does not exist yet")
-        check_divides(node, "PE", c, pe)
-        check_divides(node, "SIMD", k, simd)
+        self.check_fold()
         name = identifier(node.name)
-        w = model.get_initializer(node.input[1]).astype(np.int64)
-        weights = w.reshape(c // pe, pe, k // simd, simd).transpose(1, 0, 2, 3).reshape(pe, (c // pe) * (k // simd), simd)
+        weights = self.weight_table(model)
         tty, thr, levels, bias = self.threshold_table(model, c, pe)
         arrays = {"weights": (ctype(a("weightDataType")), weights), "thresholds": (tty, thr)}
         return Kernel(node.name, node.op_type,
@@ -297,6 +387,17 @@ class Thresholding(_Thresholded):
     @classmethod
     def fold_choices(cls, params: dict) -> list[dict]:
         return [{"pe": p} | st for p in divisors(params["channels"]) for st in cls.style_choices(params)]
+
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/thresholding.sv (tables: threshold_unit.sv)."""
+        node, a = self.onnx_node, self.get_nodeattr
+        c, pe, idt = a("NumChannels"), a("PE"), a("inputDataType")
+        check_divides(node, "PE", c, pe)
+        params, tables = self.threshold_rtl(model, c, pe)
+        return RtlInstance(node.name, "thresholding", ["threshold_unit.sv", "thresholding.sv"],
+                           {"C": c, "PE": pe, "TI_BITS": bits(idt), "TI_SIGNED": int(DataType[idt].signed()),
+                            "TO_BITS": bits(a("outputDataType"))} | params, tables,
+                           [rtl_port("in", pe, idt)], [rtl_port("out", pe, a("outputDataType"))])
 
     # ---- C++
     def kernel(self, model) -> Kernel:
