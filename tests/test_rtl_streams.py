@@ -31,10 +31,13 @@ def close(twin: int, model: int) -> bool:
 
 
 # ------------------------------------------------------------------ FMPadding1D
-def padding(t, c, simd, pad, dtype):
-    return single_node("FMPadding1D", [[1, t, c]], [[1, t + sum(pad), c]], [dtype], [dtype], Pad=list(pad),
+CHUNKS = 2  # two chunks back to back: the state must come back to the chunk start, pads and all
+
+
+def padding(t, c, simd, pad, dtype, n=1):
+    return single_node("FMPadding1D", [[n, t, c]], [[n, t + sum(pad), c]], [dtype], [dtype], Pad=list(pad),
                        NumChannels=c, ImgDim=t, SIMD=simd, inputDataType=dtype, outputDataType=dtype,
-                       numInputVectors=[1, t])
+                       numInputVectors=[n, t])
 
 
 @pytest.mark.parametrize("t, c, simd, pad, dtype", [
@@ -43,25 +46,25 @@ def padding(t, c, simd, pad, dtype):
     pytest.param(24, 3, 1, (3, 0), "INT2", marks=pytest.mark.slow),
 ])
 def test_fmpadding_twin(tmp_path, t, c, simd, pad, dtype):
-    model, node = padding(t, c, simd, pad, dtype)
-    x = edgy(np.random.default_rng(1), (1, t, c), dtype)
+    model, node = padding(t, c, simd, pad, dtype, CHUNKS)
+    x = edgy(np.random.default_rng(1), (CHUNKS, t, c), dtype)
     free, stalled = check_twin(model, node, [x], tmp_path)
     fold = c // simd
-    # The left pad frames leave before the first input handshake (the twin emits them from reset, a
-    # beat per cycle, as the C++ steps do), and the harness counts from that handshake: the model's
-    # (L + T + R)·C/SIMD less the L·C/SIMD pad beats before it, one beat per cycle after it.
+    # One beat per cycle, the model's (L + T + R)·C/SIMD per chunk; but the first chunk's left pad
+    # leaves before the first input handshake (the twin emits it from reset, as the C++ steps do),
+    # and the harness counts from that handshake: L·C/SIMD cycles less than the chunks' total.
     assert model_cycles(node, model) == (sum(pad) + t) * fold
-    assert free.cycles == (t + pad[1]) * fold and free.latency == -pad[0] * fold
+    assert free.cycles == (CHUNKS * (sum(pad) + t) - pad[0]) * fold and free.latency == -pad[0] * fold
     assert stalled.cycles > free.cycles
 
 
 # ------------------------------------------------------------------ ConvolutionInputGenerator1D
-def window(c, simd, k, s, d, t_in, depthwise, taps, dtype):
+def window(c, simd, k, s, d, t_in, depthwise, taps, dtype, n=1):
     t_out = (t_in - ((k - 1) * d + 1)) // s + 1
-    return single_node("ConvolutionInputGenerator1D", [[1, t_in, c]], [[1, t_out, k * c]], [dtype], [dtype],
+    return single_node("ConvolutionInputGenerator1D", [[n, t_in, c]], [[n, t_out, k * c]], [dtype], [dtype],
                        ConvKernelDim=k, IFMChannels=c, IFMDim=t_in, OFMDim=t_out, Stride=s, Dilation=d, SIMD=simd,
                        depthwise=depthwise, TapsPerBeat=taps, inputDataType=dtype, outputDataType=dtype,
-                       numInputVectors=[1, t_in])
+                       numInputVectors=[n, t_in])
 
 
 def swg_cycles(c, simd, k, s, d, t_in, taps) -> int:
@@ -87,12 +90,13 @@ def swg_cycles(c, simd, k, s, d, t_in, taps) -> int:
     pytest.param(4, 4, 5, 1, 1, 30, 0, 1, "INT2", marks=pytest.mark.slow),    # dense, one group per frame
 ])
 def test_swg_twin(tmp_path, c, simd, k, s, d, t_in, depthwise, taps, dtype):
-    model, node = window(c, simd, k, s, d, t_in, depthwise, taps, dtype)
-    x = edgy(np.random.default_rng(2), (1, t_in, c), dtype)
+    model, node = window(c, simd, k, s, d, t_in, depthwise, taps, dtype, CHUNKS)
+    x = edgy(np.random.default_rng(2), (CHUNKS, t_in, c), dtype)
     free, stalled = check_twin(model, node, [x], tmp_path)
-    assert free.cycles == swg_cycles(c, simd, k, s, d, t_in, taps)
+    # a chunk's reads start the cycle after the last chunk's last window beat (its last step resets)
+    assert free.cycles == CHUNKS * swg_cycles(c, simd, k, s, d, t_in, taps)
     if k // taps >= s:  # writes bound: the model's figure; reads bound: the model counts (S - K/TAPS)·F more
-        assert close(free.cycles, model_cycles(node, model))
+        assert close(free.cycles, CHUNKS * model_cycles(node, model))
     assert stalled.cycles > free.cycles
 
 
