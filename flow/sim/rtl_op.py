@@ -17,7 +17,7 @@ import numpy as np
 from flow.codegen.compile import run_cached
 from flow.errors import FlowError
 from flow.hw.vendor_reports import parse_yosys_stat
-from flow.ir.ops.rtl import RtlInstance, hex_lines
+from flow.ir.ops.rtl import RtlInstance, hex_lines, write_tables
 from flow.paths import REPO_ROOT
 
 RTL_DIR = REPO_ROOT / "hls" / "rtl"
@@ -81,16 +81,7 @@ def _testbench(inst: RtlInstance, in_beats: list[int], out_beats: list[int], tim
 
 def _write_tables(inst: RtlInstance, work: Path) -> RtlInstance:
     """The tables as files in `work`, their parameters pointing at them (relative: runs are in `work`)."""
-    params = dict(inst.params)
-    for name, (bits, values) in inst.tables.items():
-        if isinstance(values, list):  # one file per memory, <name>0.hex, <name>1.hex, ...; the parameter is the prefix
-            for i, part in enumerate(values):
-                (work / f"{name.lower()}{i}.hex").write_text(hex_lines(part, bits))
-            params[name] = name.lower()
-            continue
-        path = work / f"{name.lower()}.hex"
-        path.write_text(hex_lines(values, bits))
-        params[name] = path.name
+    params = dict(inst.params) | write_tables(inst, work)
     return RtlInstance(inst.node, inst.module, inst.sources, params, {}, inst.inputs, inst.outputs)
 
 
@@ -145,9 +136,10 @@ def synthesize(inst: RtlInstance, work: Path, family: str = "zynq-7000") -> dict
         raise FlowError(f"{inst.node}: no Yosys family for {family!r} (known: {', '.join(YOSYS_FAMILY)})")
     work.mkdir(parents=True, exist_ok=True)
     local = _write_tables(inst, work)
-    # Yosys 0.23's hierarchy -chparam cannot decode a quoted string: a string goes as its bytes, 8n'h...
-    chparam = " ".join(f"-chparam {k} {8 * len(v)}'h{v.encode().hex()}" if isinstance(v, str) else f"-chparam {k} {int(v)}"
-                       for k, v in local.params.items())
+    # Yosys 0.23's hierarchy -chparam decodes neither a quoted string nor a minus sign: a string goes as
+    # its bytes (8n'h...), an integer as 32 bits of two's complement (the `int` parameter reads it back)
+    chparam = " ".join(f"-chparam {k} {8 * len(v)}'h{v.encode().hex()}" if isinstance(v, str)
+                       else f"-chparam {k} 32'h{int(v) & 0xFFFFFFFF:x}" for k, v in local.params.items())
     files = " ".join(str(RTL_DIR / s) for s in inst.sources)
     script = (f"read_verilog -defer -sv {files}; hierarchy -top {inst.module} {chparam}; "
               f"synth_xilinx -noiopad -family {YOSYS_FAMILY[family]} -top {inst.module}; stat")
