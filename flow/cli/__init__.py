@@ -5,7 +5,7 @@ import sys
 from flow import __version__
 from flow.errors import FlowError
 
-COMMANDS = ("simulate", "chunkify", "train", "skipclip", "search", "basecall", "evaluate", "realism", "export", "lower", "build", "csim", "cyclesim", "report")
+COMMANDS = ("simulate", "chunkify", "train", "skipclip", "search", "basecall", "evaluate", "realism", "export", "lower", "build", "csim", "cyclesim", "rtlsim", "synth", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

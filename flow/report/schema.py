@@ -73,6 +73,12 @@ NODE = Field("object", "One dataflow node (compute nodes and data-width converte
     "out_width": Field("int", "Elements per output stream beat", "elements/beat", required=False, minimum=0),
     "estimate": ESTIMATE,
     "calibrated": CALIBRATED,
+    "measured": Field("object", "Yosys synth_xilinx of the node's RTL twin out of context (`rubicon synth`; absent: "
+                                "not run)", required=False, fields={
+        **{k: _opt(v) for k, v in _res("Measured use").items()},
+        "lut_memory": Field("int", "LUT6 sites used as distributed RAM or shift registers (not in `lut`)", "LUTs",
+                            required=False, minimum=0),
+    }),
     "cyclesim": Field("object", "Cycle-simulation state counts of this node, totals over the whole simulated run "
                                 "(`cyclesim.chunks` chunks; divide by it for per-chunk figures)", required=False, fields={
         "busy": Field("int", "Cycles the node advanced (consumed and/or produced)", "cycles", minimum=0),
@@ -91,6 +97,8 @@ FIFO = Field("object", "One StreamingFIFO on a stream edge", fields={
     "width_bits": Field("int", "Width of one beat", "bits", required=False, minimum=0),
     "estimate": Field("object", "Cost-model estimate of the FIFO", required=False,
                       fields={k: _opt(v) for k, v in _res("Estimated use").items()}),
+    "measured": Field("object", "Yosys synth_xilinx of the FIFO's RTL twin at this depth (absent: not run)",
+                      required=False, fields={k: _opt(v) for k, v in _res("Measured use").items()}),
 })
 
 VERIFY = {
@@ -157,6 +165,24 @@ SCHEMA = Field("object", "report.json", fields={
         "latency_cycles": Field("number", "First input beat of chunk 0 to its last output beat", "cycles", minimum=0),
         "cycles_per_chunk": Field("number", "Steady-state spacing of chunk completions", "cycles", minimum=0),
         "total_cycles": Field("int", "Cycles simulated in all", "cycles", required=False, minimum=0),
+    }),
+    "synth": Field("object", "Yosys synthesis of every node's RTL twin out of context (`rubicon synth`; absent: not "
+                             "run)", required=False, fields={
+        "family": Field("string", "synth_xilinx family (xc7: Zynq-7000; xcup: UltraScale+)"),
+        "totals": Field("object", "Sum over the nodes and FIFOs (LUT counts logic LUTs plus `lut_memory`)",
+                        fields=_res("Measured use")),
+        "fits": Field("bool", "Every measured total within the target's budget (the whole device)"),
+        "nodes": Field("int", "Nodes synthesised", "nodes", minimum=0),
+        "skipped": Field("array", "Nodes not synthesised within the time budget", items=Field("string", "node")),
+        "seconds": Field("number", "Wall time (cached nodes cost nothing)", "s", required=False, minimum=0),
+    }),
+    "rtlsim": Field("object", "Verilator co-simulation of the whole accelerator as RTL twins (hls/rtl/, `rubicon "
+                              "rtlsim`), on the build's vectors (absent: not run)", required=False, fields={
+        **VERIFY,
+        "latency_cycles": Field("number", "First input beat of chunk 0 to its last output beat", "cycles", minimum=0),
+        "cycles_per_chunk": Field("number", "Steady-state spacing of chunk completions", "cycles", minimum=0),
+        "vs_cyclesim": Field("number|null", "(RTL - C++ cycle simulation) / C++ cycle simulation, cycles per chunk",
+                             "fraction", required=False),
     }),
     "estimate_vs_cyclesim": Field("object", "Agreement of the cost model with the cycle simulation", required=False,
                                   fields={

@@ -28,6 +28,7 @@ from flow.ir.ops.base import DataflowOp, bits, check_range, divisors, zeros_node
 from flow.ir.ops.cpp import ctype, identifier
 from flow.ir.ops.kernel import Kernel, check_divides, folded_thresholds, params_struct
 from flow.ir.ops.resources import NodeCost
+from flow.ir.ops.rtl import RtlInstance, StreamPort
 from flow.numerics.dynamic_pool import FORMAT_ATTRIBUTES, DynamicPoolFormat, dynamic_pool_int
 
 
@@ -227,3 +228,28 @@ class DynamicPool(DataflowOp):
                       f"{ctype(a('predDataType'))}, {ctype(a('outputDataType'))}, {name}_P>",
                       params, outputs=[frames, count], latency=2,
                       words={count: (f"ap_uint<{fmt.count_bits}>", 2)}, side_outputs=[count])
+
+    # ---- RTL
+    def rtl(self, model) -> RtlInstance:
+        """hls/rtl/dynamic_pool.sv: ports feat (PE features), ab ({b, a}), out (PE frames' elements) and side
+        ({overflow, count}); thresholds [PE][C/PE][L] clipped to acc_max + 1 (an accumulator never exceeds
+        acc_max, so every comparison is kept and they fit ACC_BITS + 1 unsigned bits)."""
+        node, a = self.onnx_node, self.get_nodeattr
+        fmt = self.get_format()
+        c, pe = a("NumChannels"), a("PE")
+        luts = model.get_initializer(node.input[2]).astype(np.int64)
+        _, thr, levels = folded_thresholds(np.minimum(model.get_initializer(node.input[3]).astype(np.int64),
+                                                      fmt.acc_max + 1), c, pe)
+        pred_bits = bits(a("predDataType"))
+        params = {"C": c, "PE": pe, "T_IN": self.frames(), "LMAX": fmt.lmax, "FEAT_BITS": fmt.feature_bits,
+                  "PRED_BITS": pred_bits, "OUT_BITS": fmt.out_bits, "LEVELS": levels, "LUT_BITS": fmt.lut_bits,
+                  "A_SHIFT": fmt.a_shift, "B_SHIFT": fmt.b_shift, "WEIGHT_FRAC_BITS": fmt.weight_frac_bits,
+                  "MOVE_FRAC_BITS": fmt.move_frac_bits, "MOVE_INT_BITS": fmt.move_int_bits,
+                  "PROD_SHIFT": fmt.prod_shift, "ACC_BITS": fmt.acc_bits}
+        tables = {"W_LUT_FILE": (fmt.weight_frac_bits, luts[0]),
+                  "M_LUT_FILE": (fmt.move_frac_bits + fmt.move_int_bits, luts[1]),
+                  "THR_FILE": (fmt.acc_bits + 1, thr)}
+        return RtlInstance(node.name, "dynamic_pool", ["dynamic_pool.sv"], params, tables,
+                           inputs=[StreamPort("feat", pe, fmt.feature_bits, False), StreamPort("ab", 2, pred_bits, True)],
+                           outputs=[StreamPort("out", pe, fmt.out_bits, False),
+                                    StreamPort("side", 1, max(1, fmt.lmax.bit_length()) + 1, False)])

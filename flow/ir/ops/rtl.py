@@ -11,6 +11,7 @@ Conventions every twin follows (hls/rtl/README.md says the same for the SystemVe
   struct arrays flattened row-major; the file name is a string parameter.
 """
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -62,9 +63,27 @@ class RtlInstance:
     module: str
     sources: list[str]                                   # file names in hls/rtl/, dependencies first
     params: dict[str, int | str] = field(default_factory=dict)
-    tables: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)  # file parameter → (bits, values)
+    # file parameter → (bits, values); a list of arrays is one file per memory, <stem>0.hex, <stem>1.hex, ...,
+    # and the parameter is the stem
+    tables: dict[str, tuple[int, np.ndarray | list[np.ndarray]]] = field(default_factory=dict)
     inputs: list[StreamPort] = field(default_factory=list)
     outputs: list[StreamPort] = field(default_factory=list)
+
+
+def write_tables(inst: RtlInstance, root: Path, folder: str = "", prefix: str = "") -> dict[str, str]:
+    """Write the instance's tables under root/folder as <prefix><parameter>.hex (or one file per memory)
+    and return the file parameters as paths relative to root (simulators and Yosys run in root)."""
+    params = {}
+    for name, (bits, values) in inst.tables.items():
+        stem = f"{folder}/{prefix}{name.lower()}" if folder else f"{prefix}{name.lower()}"
+        if isinstance(values, list):
+            for i, part in enumerate(values):
+                (root / f"{stem}{i}.hex").write_text(hex_lines(part, bits))
+            params[name] = stem
+        else:
+            (root / f"{stem}.hex").write_text(hex_lines(values, bits))
+            params[name] = f"{stem}.hex"
+    return params
 
 
 def hex_lines(values: np.ndarray, bits: int) -> str:

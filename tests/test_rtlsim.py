@@ -1,0 +1,55 @@
+"""The whole accelerator as RTL twins (flow.codegen.rtl_top) under Verilator (`rubicon rtlsim`):
+bit-exact with the golden model over every output element, cycles beside the C++ cycle simulation."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import TINY_BUILD_CHUNKS, TINY_CHUNK
+from flow.cli import main
+from flow.errors import FlowError
+
+pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="needs verilator")
+
+
+def test_tiny_accelerator_in_rtl_is_bit_exact_and_keeps_the_cycle_count(tiny_build, tmp_path, capsys):
+    cfg, report = tiny_build
+    build = tmp_path / "build"
+    shutil.copytree(cfg.build_dir, build)
+    assert main(["rtlsim", build]) == 0
+    r = json.loads((build / "report.json").read_text())["rtlsim"]
+    assert r["bit_exact"] and r["mismatches"] == 0
+    assert r["elements_compared"] == TINY_BUILD_CHUNKS * (TINY_CHUNK // 3) * 5 == report["cyclesim"]["elements_compared"]
+    # the acceptance bound: RTL cycles per chunk within 2% of the C++ cycle simulation
+    assert abs(r["cycles_per_chunk"] - report["cyclesim"]["cycles_per_chunk"]) <= 0.02 * report["cyclesim"]["cycles_per_chunk"]
+    assert r["vs_cyclesim"] == pytest.approx((r["cycles_per_chunk"] - report["cyclesim"]["cycles_per_chunk"])
+                                             / report["cyclesim"]["cycles_per_chunk"])
+    produced = np.load(build / "vectors" / "rtlsim_output.npy")
+    np.testing.assert_array_equal(produced, np.load(build / "vectors" / "golden.npy"))
+    assert "bit-exact" in capsys.readouterr().out
+
+
+def test_a_wrong_weight_is_a_mismatch_not_a_pass(tiny_build, tmp_path):
+    """The co-simulation compares for real: the first layer's weights changed in the graph the RTL is generated from
+    (the golden vectors stay those of the right weights) shows as mismatches."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from flow.sim.rtlsim import run_rtlsim
+    cfg, _ = tiny_build
+    build = tmp_path / "build"
+    shutil.copytree(cfg.build_dir, build)
+    model = ModelWrapper(str(build / "final.onnx"))
+    node = next(n for n in model.graph.node if n.op_type == "MVAU")
+    w = model.get_initializer(node.input[1])
+    model.set_initializer(node.input[1], -w)  # every weight of the first layer negated (its range is symmetric)
+    model.save(str(build / "final.onnx"))
+    broken = run_rtlsim(build)
+    assert not broken["bit_exact"] and broken["mismatches"] > 0
+
+
+def test_rtlsim_needs_a_finished_build(tmp_path):
+    assert main(["rtlsim", tmp_path]) == 2
+    with pytest.raises(FlowError, match="final.onnx"):
+        from flow.sim.rtlsim import run_rtlsim
+        run_rtlsim(tmp_path)
