@@ -70,6 +70,22 @@ def packing_exe(tmp_path_factory):
     return compile_program(d / "packing.cpp", d / "packing", include_dirs=[REPO_ROOT / "hls"])
 
 
+@pytest.mark.parametrize("port_bits", [25, 27])
+def test_packed_words_fit_their_width_and_the_dsp_port(port_bits):
+    """Σ w_i·2^(i·spacing) at the weights' extremes, in Python integers, fits packed_bits signed bits (the
+    table type the synthesised C++ stores, ap_int<packed_bits>) and packed_bits fits the A port. All lanes
+    at the most negative weight once needed one bit more than the packing gave (W4, A4, SIMD 4: −8,396,808
+    in a 24-bit word)."""
+    for weight_bits in range(2, 9):
+        for in_bits in range(2, 9):
+            for simd in (1, 2, 4, 32):
+                pk = dsp_packing(weight_bits, in_bits, port_bits, simd)
+                assert pk.packed_bits <= port_bits
+                for w in (-(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1):
+                    word = sum(w << (i * pk.spacing) for i in range(pk.lanes))
+                    assert -(1 << (pk.packed_bits - 1)) <= word < (1 << (pk.packed_bits - 1)), (weight_bits, in_bits, simd, w)
+
+
 @pytest.mark.parametrize("weight_bits, in_bits, signed_in, simd", [
     (4, 4, False, 1), (6, 4, False, 1), (8, 8, True, 1), (4, 4, False, 32), (6, 4, False, 8), (8, 8, True, 12)])
 def test_packed_dsp_lanes_are_the_plain_products(packing_exe, weight_bits, in_bits, signed_in, simd):
@@ -130,7 +146,7 @@ def _extreme_weights(model, node_name):
 
 
 @pytest.mark.parametrize("styles, synthesis", [
-    (dict(res_type="dsp", threshold_style="search"), False),
+    (dict(res_type="dsp", threshold_style="search"), True),   # exact-width packed words at the weight extremes
     (dict(res_type="lut", threshold_style="search"), True),
 ])
 def test_styles_bit_exact_in_csim_and_cycle_sim(tiny, tmp_path, styles, synthesis):

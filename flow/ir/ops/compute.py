@@ -215,7 +215,7 @@ class MVAU(_Thresholded):
 
     def rtl(self, model) -> RtlInstance:
         """hls/rtl/mvau.sv: one weight word per tile nf·SF + sf (resType dsp: the packed words of group g at
-        (g·SIMD + s)·WP_BITS, WP_BITS = packed_bits + 1, the most negative packed word's width)."""
+        (g·SIMD + s)·WP_BITS, WP_BITS = packed_bits, which holds the most negative packed word)."""
         node, a = self.onnx_node, self.get_nodeattr
         mw, mh, simd, pe = a("MW"), a("MH"), a("SIMD"), a("PE")
         check_divides(node, "SIMD", mw, simd)
@@ -225,7 +225,7 @@ class MVAU(_Thresholded):
         params = {"MW": mw, "MH": mh, "SIMD": simd, "PE": pe, "NO_ACT": int(bool(a("noActivation")))} | params
         packing = self.dsp_packing()
         if packing is not None:
-            wp_bits = packing.packed_bits + 1
+            wp_bits = packing.packed_bits
             packed = packing.pack(weights).transpose(1, 0, 2)  # [tiles][groups][SIMD]
             tables["WEIGHTS"] = (packed.shape[1] * simd * wp_bits, table_words(packed, wp_bits))
             params |= {"LANES": packing.lanes, "G": packing.spacing, "WP_BITS": wp_bits}

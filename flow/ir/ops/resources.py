@@ -66,7 +66,10 @@ class DspPacking:
 
     @property
     def packed_bits(self) -> int:
-        return (self.lanes - 1) * self.spacing + self.weight_bits
+        """Two's-complement width of a packed word: the top lane's W bits at (lanes − 1)·spacing, plus one
+        with several lanes, for the borrows of negative lower lanes (all lanes at −2^(W−1) sit just below
+        −2^((lanes−1)·spacing + W − 1)). The most positive word fits without it."""
+        return (self.lanes - 1) * self.spacing + self.weight_bits + (self.lanes > 1)
 
     def pack(self, weights: np.ndarray) -> np.ndarray:
         """[PE, tiles, SIMD] integer weights → [⌈PE/lanes⌉, tiles, SIMD] packed words Σ_i w_i 2^(i·spacing)."""
@@ -86,7 +89,7 @@ def dsp_packing(weight_bits: int, in_bits: int, port_bits: int, dot_length: int 
     spacing = weight_bits + in_bits + max(0, int(dot_length - 1).bit_length())
     if weight_bits > port_bits or spacing > DSP_PRODUCT_BITS:
         raise ValueError(f"a {weight_bits}-bit × {in_bits}-bit product does not fit a DSP with a {port_bits}-bit port")
-    lanes = min((port_bits - weight_bits) // spacing + 1, DSP_PRODUCT_BITS // spacing)
+    lanes = min(max(1, (port_bits - weight_bits - 1) // spacing + 1), DSP_PRODUCT_BITS // spacing)
     return DspPacking(lanes, spacing, weight_bits)
 
 
