@@ -53,3 +53,34 @@ def test_rtlsim_needs_a_finished_build(tmp_path):
     with pytest.raises(FlowError, match="final.onnx"):
         from flow.sim.rtlsim import run_rtlsim
         run_rtlsim(tmp_path)
+
+
+def test_synth_time_budget_names_every_node_it_left(tiny_build, tmp_path):
+    """A spent time budget synthesises nothing more and lists each node left; the exit status says so."""
+    cfg, _ = tiny_build
+    build = tmp_path / "build"
+    shutil.copytree(cfg.build_dir, build)
+    assert main(["synth", build, "--budget-s", "0"]) == 1
+    synth = json.loads((build / "report.json").read_text())["synth"]
+    from qonnx.core.modelwrapper import ModelWrapper
+    names = [n.name for n in ModelWrapper(str(build / "final.onnx")).graph.node]
+    assert synth["skipped"] == names and synth["nodes"] == 0
+
+
+@pytest.mark.slow
+def test_synth_measures_every_node_of_a_build(tiny_build, tmp_path, monkeypatch):
+    """Yosys on every node (a relative build path, as a user types it): each node and FIFO has measured
+    figures, the totals are their sums, and a second run is served from the cache."""
+    cfg, _ = tiny_build
+    shutil.copytree(cfg.build_dir, tmp_path / "build")
+    monkeypatch.chdir(tmp_path)
+    assert main(["synth", "build"]) == 0
+    report = json.loads((tmp_path / "build" / "report.json").read_text())
+    rows = report["nodes"] + report["fifos"]
+    assert all("measured" in r for r in rows)
+    for r in ("lut", "ff", "bram18", "dsp"):
+        assert report["synth"]["totals"][r] == sum(row["measured"][r] for row in rows)
+    assert report["synth"]["fits"] and report["synth"]["totals"]["lut"] > 0
+    from flow.sim.synth import synth_build
+    again = synth_build(tmp_path / "build", "zynq-7000", progress=False)
+    assert all(n["cached"] for n in again.nodes.values())

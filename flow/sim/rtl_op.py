@@ -134,6 +134,7 @@ def synthesize(inst: RtlInstance, work: Path, family: str = "zynq-7000") -> dict
         raise FlowError("yosys is not installed (apt-get install yosys)")
     if family not in YOSYS_FAMILY:
         raise FlowError(f"{inst.node}: no Yosys family for {family!r} (known: {', '.join(YOSYS_FAMILY)})")
+    work = work.resolve()  # yosys runs in `work`: no path it is given may be relative to here
     work.mkdir(parents=True, exist_ok=True)
     local = _write_tables(inst, work)
     # Yosys 0.23's hierarchy -chparam decodes neither a quoted string nor a minus sign: a string goes as
