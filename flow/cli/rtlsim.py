@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from flow.errors import FlowError
+from flow.report.render import render_report
 from flow.report.schema import validate_report
 
 
@@ -33,6 +34,7 @@ def run(args):
     tmp = report_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(report_file)
+    render_report(report, args.build_dir)
     gap = f", {100 * r['vs_cyclesim']:+.2f}% against the C++ cycle simulation ({c:.0f})" if c else ""
     print(f"{args.build_dir}: RTL latency {r['latency_cycles']} cycles, {r['cycles_per_chunk']:.0f} cycles per chunk{gap}; "
           f"{'bit-exact' if r['bit_exact'] else 'MISMATCH'} over {r['elements_compared']} elements")

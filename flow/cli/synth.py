@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from flow.errors import FlowError
+from flow.report.render import render_report
 from flow.report.schema import RESOURCES, validate_report
 
 
@@ -28,6 +29,7 @@ def _measured(figures: dict) -> dict:
 def run(args):
     from flow.hw.targets import load_target
     from flow.ir.ops.cpp import identifier
+    from flow.sim.rtl_op import YOSYS_FAMILY
     from flow.sim.synth import synth_build
 
     report_file = args.build_dir / "report.json"
@@ -51,12 +53,13 @@ def run(args):
             row["measured"] = {k: v for k, v in measured[fifo_of[row["name"]]].items() if k != "lut_memory"}
     totals = {r: sum(m[r] for m in measured.values()) for r in RESOURCES}
     fits = all(totals[r] <= report["budget"].get(r, 0) for r in RESOURCES if totals[r])
-    report["synth"] = {"family": target.family, "totals": totals, "fits": fits, "nodes": len(measured),
+    report["synth"] = {"family": YOSYS_FAMILY.get(target.family, target.family), "totals": totals, "fits": fits, "nodes": len(measured),
                        "skipped": result.skipped, "seconds": round(time.time() - start, 1)}
     validate_report(report)
     tmp = report_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(report_file)
+    render_report(report, args.build_dir)
     est = report["estimate"]["totals"]
     print(f"{args.build_dir}: Yosys {len(measured)} nodes"
           + (f" ({len(result.skipped)} skipped by the time budget: {', '.join(result.skipped[:5])})" if result.skipped else "")

@@ -374,7 +374,8 @@ def _header(report: dict) -> list[str]:
 def _verification(report: dict) -> list[str]:
     out = ["## Verification", ""]
     rows = []
-    for key, name in (("csim", "C-simulation"), ("cyclesim", "cycle simulation")):
+    for key, name in (("csim", "C-simulation"), ("cyclesim", "cycle simulation"),
+                      ("rtlsim", "RTL co-simulation (Verilator, `rubicon rtlsim`)")):
         s = report.get(key)
         if s is None:
             rows.append([name, "not run", "—", "—", "—", "—"])
@@ -387,6 +388,13 @@ def _verification(report: dict) -> list[str]:
         out += ["", f"Cycle simulation: first-chunk latency {_num(lat)} cycles "
                     f"({_num(lat / report['clock_mhz'])} µs at {_num(report['clock_mhz'])} MHz), steady state "
                     f"{_num(cs['cycles_per_chunk'])} cycles per chunk."]
+    rs = report.get("rtlsim")
+    if rs is not None:
+        gap = rs.get("vs_cyclesim")
+        out += ["", f"RTL co-simulation (every node's SystemVerilog twin, the build's FIFO depths): first-chunk latency "
+                    f"{_num(rs['latency_cycles'])} cycles, {_num(rs['cycles_per_chunk'])} cycles per chunk"
+                + ("" if gap is None else f", {100 * gap:+.2f}% against the C++ cycle simulation"
+                   + ("" if abs(gap) <= 0.02 else " (**over 2%**)")) + "."]
     return out + [""]
 
 
@@ -430,10 +438,22 @@ def _resources_section(report: dict) -> list[str]:
         if cal:
             row += [cal.get(r), _pct(cal.get(r), b)]
         rows.append(row)
+    synth = report.get("synth")
+    if synth is not None:
+        header += ["measured (Yosys)", "% of budget", "estimate / measured"]
+        for r, row in zip(RESOURCES, rows):
+            m, e = synth["totals"].get(r), totals.get(r)
+            row += [m, _pct(m, budget.get(r) or 0), f"{e / m:.2f}" if m else "—"]
     out = ["## Resources", ""]
     if headroom is not None:
         out += [f"Headroom kept free by the folding: {_frac(headroom)} of every resource.", ""]
     out += _table(header, rows)
+    if synth is not None:
+        out += ["", f"Measured: Yosys `synth_xilinx -family {synth['family']}` of every node's "
+                    f"RTL twin out of context ({synth['nodes']} nodes; `rubicon synth`), summed; LUT counts logic and "
+                    f"LUTRAM/SRL sites. Yosys is not Vivado: its counts are a second, independent measure, not the "
+                    f"placed design. {'Fits' if synth['fits'] else '**Does not fit**'} the board"
+                + (f"; {len(synth['skipped'])} nodes not synthesised within the time budget." if synth["skipped"] else ".")]
     out += ["", "![Utilisation](utilisation.png)", "", "![Per-layer resources against the budget](resources.png)", ""]
     return out
 
@@ -491,10 +511,12 @@ def _nodes_section(report: dict) -> list[str]:
     show_uram = bool(report["budget"].get("uram")) or any(_node_res(n, "uram") for n in nodes)
     has_cal = any(n.get("calibrated") for n in nodes)
     has_sim = any(n.get("cyclesim") for n in nodes)
+    has_measured = any(n.get("measured") for n in nodes)
     chunks = _sim_chunks(report)
     header = ["#", "node", "op", "PE", "SIMD", "styles", "cycles / chunk"] + (["calibrated cycles"] if has_cal else []) + \
              ["LUT", "FF", "BRAM18"] + (["URAM"] if show_uram else []) + ["DSP"] + \
-             ([f"sim busy / chunk", "busy / starved / blocked"] if has_sim else [])
+             (["Yosys LUT / FF / BRAM18 / DSP"] if has_measured else []) + \
+             (["sim busy / chunk", "busy / starved / blocked"] if has_sim else [])
     rows = []
     for i, n in enumerate(nodes):
         e = _usage(n, "estimate")
@@ -504,6 +526,9 @@ def _nodes_section(report: dict) -> list[str]:
         if has_cal:
             row.append(_usage(n, "calibrated").get("cycles"))
         row += [e.get("lut"), e.get("ff"), e.get("bram18")] + ([e.get("uram")] if show_uram else []) + [e.get("dsp")]
+        if has_measured:
+            m = n.get("measured") or {}
+            row.append(" / ".join(str(m.get(r, "—")) for r in ("lut", "ff", "bram18", "dsp")))
         if has_sim:
             s = n.get("cyclesim")
             if s:
