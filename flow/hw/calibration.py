@@ -2,14 +2,19 @@
 
 Folding, reports and the search all read the same per-op estimates (`flow/hw`); measured numbers
 (cycle simulation always, Verilator/Yosys where an RTL twin exists, Vitis HLS/Vivado reports when
-present; parsers in `flow.hw.vendor_reports`) correct them per op type and metric, per target.
+present; parsers in `flow.hw.vendor_reports`) correct them per op type and metric, per target,
+and per implementation style where one was measured: a factor is looked up under
+`<op type>[<style>]` (the op class's `style_key` of the node's estimate parameters, e.g.
+`MVAU[dsp,search]`), else under the op type, else it is 1. The characterisation sweep
+(`flow.sim.characterise`) fits both levels from Yosys over the grid folding explores.
 
 A record pairs one node's *raw* (uncalibrated) estimate with a measurement::
 
-    {"node": "MVAU_0", "op_type": "MVAU", "source": "vivado",
+    {"node": "MVAU_0", "op_type": "MVAU", "source": "vivado", "style": "lut,search",  # style optional
      "estimate": {"cycles": 33600, "lut": 4800, ...}, "measured": {"lut": 5391, ...}}
 
-The factor of (op_type, metric) is the geometric mean of measured/estimate over its records:
+The factor of (op_type, metric), and of (op_type[style], metric) for records that name a style,
+is the geometric mean of measured/estimate over its records:
 errors of a cost model are multiplicative, and the geometric mean weighs a 2x over- and a 2x
 under-estimate alike. Pairs where either side is missing, zero or not finite are skipped (a
 ratio to or of zero carries no scale). Fit on raw estimates only, or factors compound.
@@ -20,7 +25,7 @@ any path; written only to those two places); no file means every factor is 1.0. 
     version: 1                    # required, int
     target: pynq-z2               # target name, or null
     factors:                      # required mapping; may be empty
-      MVAU:                       # op type
+      MVAU:                       # op type, or op type[style] (e.g. MVAU[dsp,search])
         lut:                      # metric: one of cycles, lut, ff, bram18, uram, dsp
           factor: 1.1231          # required, finite > 0: measured ~= factor * estimate
           samples: 6              # required, int >= 1: records the factor was fitted on
@@ -30,6 +35,7 @@ any path; written only to those two places); no file means every factor is 1.0. 
 """
 import math
 import os
+import re
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,6 +51,12 @@ METRICS = ("cycles", "lut", "ff", "bram18", "uram", "dsp")
 SOURCES = ("cyclesim", "verilator", "yosys", "vitis_hls", "vivado")
 VERSION = 1
 BUILD_MANIFEST = "manifest.json"  # what makes a folder a build directory (flow/build/manifest.py)
+FACTOR_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[A-Za-z0-9_,=-]+\])?")  # op type, or op type[style]
+
+
+def factor_key(op_type: str, style: str = "") -> str:
+    """Where the factors of an op type in one implementation style are stored: `op[style]`, or `op`."""
+    return f"{op_type}[{style}]" if style else op_type
 
 
 @dataclass(frozen=True)
@@ -61,15 +73,32 @@ class Calibration:
     factors: dict[str, dict[str, Factor]] = field(default_factory=dict)
     target: str | None = None
 
-    def factor(self, op_type: str, metric: str) -> float:
-        f = self.factors.get(op_type, {}).get(metric)
+    def lookup(self, op_type: str, metric: str, style: str = "") -> Factor | None:
+        """The factor of the style if one was fitted, else the op type's, else None (meaning 1)."""
+        own = self.factors.get(factor_key(op_type, style), {}).get(metric) if style else None
+        return own or self.factors.get(op_type, {}).get(metric)
+
+    def factor(self, op_type: str, metric: str, style: str = "") -> float:
+        f = self.lookup(op_type, metric, style)
         return f.factor if f else 1.0
 
-    def apply(self, op_type: str, estimate: dict) -> dict:
-        """The estimate with each calibrated metric multiplied by its factor (a float then; plain
-        multiplication, so torch tensors pass through for the differentiable cost model)."""
-        own = self.factors.get(op_type, {})
-        return {k: v * own[k].factor if k in own and v is not None else v for k, v in estimate.items()}
+    def apply(self, op_type: str, estimate: dict, style: str = "") -> dict:
+        """The estimate with each calibrated metric multiplied by its factor (the style's, else the op
+        type's; a float then; plain multiplication, so torch tensors pass through for the
+        differentiable cost model)."""
+        out = {}
+        for k, v in estimate.items():
+            f = self.lookup(op_type, k, style) if v is not None and k in METRICS else None
+            out[k] = v * f.factor if f else v
+        return out
+
+    def merged(self, other: "Calibration") -> "Calibration":
+        """These factors with `other`'s laid over them, per key and metric (a sweep's resource factors
+        over a build's cycle factors: neither drops the other)."""
+        factors = {k: dict(per) for k, per in self.factors.items()}
+        for k, per in other.factors.items():
+            factors.setdefault(k, {}).update(per)
+        return Calibration(factors, other.target or self.target)
 
 
 def _positive(x) -> float | None:
@@ -90,7 +119,16 @@ def _check_records(records) -> list[dict]:
             raise FlowError(f"{what}: source {r['source']!r} is not one of {', '.join(SOURCES)}")
         if not isinstance(r["estimate"], dict) or not isinstance(r["measured"], dict):
             raise FlowError(f"{what}: estimate and measured must be dicts of metric -> number")
+        if not FACTOR_KEY.fullmatch(factor_key(r["op_type"], r.get("style") or "")):
+            raise FlowError(f"{what}: op type {r['op_type']!r} / style {r.get('style')!r} must be names "
+                            "(letters, digits, _ , = -)")
     return records
+
+
+def _groups(r: dict, by_style: bool) -> list[str]:
+    """The factor keys a record counts for: its op type, and its style's key when it names one."""
+    style = r.get("style") or ""
+    return [r["op_type"]] + ([factor_key(r["op_type"], style)] if by_style and style else [])
 
 
 def make_records(nodes: dict[str, tuple[str, dict]], measured: dict[str, dict], source: str) -> list[dict]:
@@ -105,33 +143,34 @@ def make_records(nodes: dict[str, tuple[str, dict]], measured: dict[str, dict], 
     return _check_records(records)
 
 
-def fit_factors(records, target: str | None = None) -> Calibration:
-    """Factors per (op_type, metric) from records (see module docstring), with their errors."""
+def fit_factors(records, target: str | None = None, metrics=METRICS) -> Calibration:
+    """Factors per (op_type, metric), and per (op_type[style], metric) for records naming a style,
+    with their errors on the same records (see module docstring)."""
     records = _check_records(records)
     logs, sources = defaultdict(list), defaultdict(set)
     for r in records:
-        for m in METRICS:
+        for m in metrics:
             est, meas = _positive(r["estimate"].get(m)), _positive(r["measured"].get(m))
             if est and meas:
-                logs[r["op_type"], m].append(math.log(meas / est))
-                sources[r["op_type"], m].add(r["source"])
+                for key in _groups(r, True):
+                    logs[key, m].append(math.log(meas / est))
+                    sources[key, m].add(r["source"])
     cal = Calibration(target=target)
-    for (op, m), ls in sorted(logs.items()):
+    for (key, m), ls in sorted(logs.items()):
         f = float(f"{math.exp(sum(ls) / len(ls)):.6g}")  # 6 digits: readable YAML, same value in memory
-        cal.factors.setdefault(op, {})[m] = Factor(f, len(ls), tuple(sorted(sources[op, m])))
-    before, after = estimate_error(records), estimate_error(records, cal)
-    for op, per in cal.factors.items():
+        cal.factors.setdefault(key, {})[m] = Factor(f, len(ls), tuple(sorted(sources[key, m])))
+    before, after = estimate_error(records, by_style=True), estimate_error(records, cal, by_style=True)
+    for key, per in cal.factors.items():
         for m, f in per.items():
-            per[m] = Factor(f.factor, f.samples, f.sources, round(before[op][m], 6), round(after[op][m], 6))
+            per[m] = Factor(f.factor, f.samples, f.sources, round(before[key][m], 6), round(after[key][m], 6))
     return cal
 
 
-def estimate_error(records, calibration: Calibration | None = None) -> dict[str, dict[str, float]]:
-    """Mean |estimate - measured| / measured per op type and metric (estimates calibrated first
-    if given); records whose measurement is missing or zero are left out."""
-    sums = defaultdict(list)
+def _relative_errors(records, calibration: Calibration | None, by_style: bool) -> dict[tuple[str, str], list[float]]:
+    errs = defaultdict(list)
     for r in _check_records(records):
-        est = calibration.apply(r["op_type"], r["estimate"]) if calibration else r["estimate"]
+        style = r.get("style") or ""
+        est = calibration.apply(r["op_type"], r["estimate"], style) if calibration else r["estimate"]
         for m in METRICS:
             meas = _positive(r["measured"].get(m))
             try:
@@ -139,10 +178,26 @@ def estimate_error(records, calibration: Calibration | None = None) -> dict[str,
             except (TypeError, ValueError):
                 continue
             if meas and math.isfinite(e):
-                sums[r["op_type"], m].append(abs(e - meas) / meas)
+                for key in _groups(r, by_style):
+                    errs[key, m].append(abs(e - meas) / meas)
+    return errs
+
+
+def estimate_error(records, calibration: Calibration | None = None, by_style: bool = False) -> dict[str, dict[str, float]]:
+    """Mean |estimate - measured| / measured per op type and metric (estimates calibrated first
+    if given; with `by_style`, also per op_type[style]); records whose measurement is missing or
+    zero are left out."""
     out: dict[str, dict[str, float]] = {}
-    for (op, m), errs in sorted(sums.items()):
-        out.setdefault(op, {})[m] = sum(errs) / len(errs)
+    for (key, m), errs in sorted(_relative_errors(records, calibration, by_style).items()):
+        out.setdefault(key, {})[m] = sum(errs) / len(errs)
+    return out
+
+
+def sample_counts(records, by_style: bool = False) -> dict[str, dict[str, int]]:
+    """How many records `estimate_error` averages per key and metric."""
+    out: dict[str, dict[str, int]] = {}
+    for (key, m), errs in sorted(_relative_errors(records, None, by_style).items()):
+        out.setdefault(key, {})[m] = len(errs)
     return out
 
 
@@ -198,6 +253,8 @@ def parse_calibration(data, source="<dict>") -> Calibration:
         bad("`target` must be a target name or null")
     cal = Calibration(target=target)
     for op, per in data["factors"].items():
+        if not isinstance(op, str) or not FACTOR_KEY.fullmatch(op):
+            bad(f"factors.{op}: a key is an op type or op type[style], e.g. MVAU or MVAU[dsp,search]")
         if not isinstance(per, dict):
             bad(f"factors.{op} must map metrics to factors")
         for m, e in per.items():

@@ -35,6 +35,13 @@ def estimate(op_type: str, **params) -> NodeCost:
     return op_class(op_type).estimate(**params)
 
 
+def calibrated_estimate(op_type: str, params: dict, calibration) -> NodeCost:
+    """The estimate with the calibration's factors for the op type in its style (`Op.style_key`), or raw
+    without a calibration: what folding, reports and the search all read."""
+    cls = op_class(op_type)
+    return cls.estimate(**params).calibrated(op_type, calibration, cls.style_key(params))
+
+
 def _uram_available(target) -> bool:
     if target is None:
         return False
@@ -47,7 +54,7 @@ def _uram_available(target) -> bool:
 def _estimate_node(model, node, calibration, uram: bool) -> NodeCost:
     op, params = node_params(model, node, uram=uram)
     try:
-        return estimate(op, **params).calibrated(op, calibration)
+        return calibrated_estimate(op, params, calibration)
     except ValueError as e:
         raise FlowError(f"{node.name} ({op}): {e}") from None
 

@@ -88,7 +88,7 @@ class Unit:
             costs = {}
             for name, op, base in self.members:
                 try:
-                    costs[name] = E.estimate(op, **(base | cfg.get(name, {}))).calibrated(op, calibration)
+                    costs[name] = E.calibrated_estimate(op, base | cfg.get(name, {}), calibration)
                 except ValueError as e:
                     raise FlowError(f"{name} ({op}): {e}") from None
             t = E.total(costs)

@@ -94,6 +94,12 @@ class DataflowOp(CustomOp):
         """Every legal folding of the node on its own: dicts of FOLD_ATTR keys (parallelism and styles)."""
         return [{}]
 
+    @classmethod
+    def style_key(cls, params: dict) -> str:
+        """The implementation style of a node with these estimate parameters, as calibration keys its
+        factors (`flow.hw.calibration`: `<op type>[<style>]`); "" where the op has one implementation."""
+        return ""
+
     # ---- C++
     def kernel(self, model):
         """The hls/ kernel this node instantiates (a flow.ir.ops.kernel.Kernel)."""

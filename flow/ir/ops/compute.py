@@ -69,6 +69,12 @@ class _Thresholded(DataflowOp):
         context[self.onnx_node.output[0]] = out
 
     @classmethod
+    def style_key(cls, params: dict) -> str:
+        """The threshold style, or `noact` without an activation (the memory style is left to the
+        estimate's memory rule, which already places the tables)."""
+        return "noact" if params.get("no_activation") else params.get("threshold_style", "parallel")
+
+    @classmethod
     def style_choices(cls, params: dict) -> list[dict]:
         """Threshold styles (none without an activation) × the memory styles folding explores."""
         thr = [{}] if params.get("no_activation") else [{"threshold_style": t} for t in THRESHOLD_STYLES]
@@ -194,6 +200,12 @@ class MVAU(_Thresholded):
         ff = 100 + simd * A + pe * ((0 if dsp else simd * (W + A)) + acc + out_bits) + thr.ff
         return NodeCost(cycles=frames * nf * sf, lut=lut, ff=ff, bram18=bram + thr.bram18, uram=ur + thr.uram,
                         dsp=dsp)
+
+    @classmethod
+    def style_key(cls, params: dict) -> str:
+        """Multipliers (lut, or dsp as resType auto resolves for these widths), then the thresholds."""
+        dsp = R.uses_dsp(params["weight_bits"], params["in_bits"], params.get("res_type", "auto"))
+        return f"{'dsp' if dsp else 'lut'},{super().style_key(params)}"
 
     def cost_params(self, model, uram: bool = False) -> dict:
         a = self.get_nodeattr

@@ -121,8 +121,9 @@ class NodeCost:
         """Resources add; cycles take the maximum (nodes of a dataflow graph run concurrently)."""
         return NodeCost(max(self.cycles, other.cycles), *(getattr(self, r) + getattr(other, r) for r in RESOURCES))
 
-    def calibrated(self, op_type: str, calibration) -> "NodeCost":
-        return self if calibration is None else NodeCost(**calibration.apply(op_type, self.as_dict()))
+    def calibrated(self, op_type: str, calibration, style: str = "") -> "NodeCost":
+        """With the calibration's factors for the op type in `style` (the op class's `style_key`)."""
+        return self if calibration is None else NodeCost(**calibration.apply(op_type, self.as_dict(), style))
 
 
 def total(costs) -> NodeCost:

@@ -144,6 +144,11 @@ class ConvolutionInputGenerator1D(DataflowOp):
         return NodeCost(cycles=span * cf + ofm_dim * max(kernel // taps, stride) * cf, lut=R.SWG_LUT + buf.lut + mux,
                         ff=64 + (1 + taps) * simd * bits, bram18=buf.bram18, uram=buf.uram)
 
+    @classmethod
+    def style_key(cls, params: dict) -> str:
+        """`ring` (one tap a beat: one buffer) or `banks` (several taps a beat: a bank per frame and muxes)."""
+        return "ring" if params.get("taps", 1) == 1 else "banks"
+
     def cost_params(self, model, uram: bool = False) -> dict:
         a = self.get_nodeattr
         return dict(channels=a("IFMChannels"), kernel=a("ConvKernelDim"), ofm_dim=a("OFMDim"),
@@ -283,6 +288,11 @@ class StreamingFIFO(_ChannelFolded):
         depth = 1 << (depth - 1).bit_length()  # Vivado FIFOs are powers of two deep
         mem = R.memory(width, depth, uram=uram)
         return NodeCost(cycles=cycles, lut=address + mem.lut, ff=ff, bram18=mem.bram18, uram=mem.uram)
+
+    @classmethod
+    def style_key(cls, params: dict) -> str:
+        """`srl` up to FINN's shift-register depth, `bram` deeper (the estimate's two formulas)."""
+        return "srl" if params["depth"] <= R.FIFO_MAX_SRL_DEPTH else "bram"
 
     def cost_params(self, model, uram: bool = False) -> dict:
         a = self.get_nodeattr
