@@ -9,7 +9,7 @@ SEED ?= 11
 BUILD ?= build
 CHUNK ?= 4200
 
-.PHONY: help install system-tools test test-slow bench-train train-data train-shipped eval-shipped export lower build calibrate reports clean
+.PHONY: help install system-tools test test-slow bench-train train-data train-shipped eval-shipped export lower build calibrate rtlsim synth reports clean
 
 help:
 	@echo "make install        install the flow and its test tools (pip, editable; g++, verilator, yosys via apt if missing)"
@@ -25,6 +25,8 @@ help:
 	@echo "make distill        the shipped board model: STUDENT on simulated reads (distill-baseline), then distilled from the real-data teacher"
 	@echo "make build          verified accelerator for MODEL on TARGET (default rubicall_pynq on pynq-z2) in build/TARGET/MODEL"
 	@echo "make calibrate      make build, then store its measured/estimated factors for TARGET (folding and search read them)"
+	@echo "make rtlsim         Verilator co-simulation of build/TARGET/MODEL as RTL twins (bit-exact check, RTL cycles)"
+	@echo "make synth          Yosys synth_xilinx of every node of build/TARGET/MODEL (measured LUT/FF/BRAM/DSP)"
 	@echo "make reports        rebuild the committed reference reports in reports/<target>/<model>/"
 	@echo "make ablation       dynamic pooling vs a strided conv at equal MACs, strong / no speed variation (reports/ablation)"
 
@@ -73,6 +75,14 @@ build:
 # Build and store the measured/estimated factors as targets/$(TARGET).calibration.yaml.
 calibrate:
 	rubicon build --model $(MODEL) --target $(TARGET) -o $(BUILD)/$(TARGET)/$(MODEL) --update-calibration
+
+# Measured, not estimated: the build as RTL twins (hls/rtl/) under Verilator, and Yosys per node.
+# PYNQ-Z2 rubicall_pynq on 2 cores: rtlsim about 2 minutes, synth about 10 (cached per node afterwards).
+rtlsim:
+	rubicon rtlsim $(BUILD)/$(TARGET)/$(MODEL)
+
+synth:
+	rubicon synth $(BUILD)/$(TARGET)/$(MODEL)
 
 # Reference reports of the shipped models: the board model on PYNQ-Z2, and both models'
 # AI Engine cost figures on VCK190; rubicall_s needs more LUTs than PYNQ-Z2 or ZCU104 have, so it builds for U250.

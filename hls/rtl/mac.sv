@@ -76,3 +76,31 @@ module mac_acc #(
                   .out_valid(out_valid), .out_y(out_y));
     end
 endmodule
+
+// rom: a constant table read one word per clock into a register (read while `en`). STYLE 1 asks
+// for block RAM, where the folding costed one (the node's ramStyle, or the estimate's rule for
+// auto: deeper than 128 words); STYLE 0 lets synthesis decide. Yosys 0.23 left to itself maps
+// some deep weight ROMs to logic that the folding had budgeted as BRAM. (Forcing distributed RAM
+// is not offered: Yosys finds no LUTRAM mapping for very wide, shallow tables.)
+module rom #(
+    parameter int WIDTH = 8,
+    parameter int DEPTH = 2,
+    parameter int STYLE = 0,
+    parameter FILE = "rom.hex",
+    parameter int AW = DEPTH > 1 ? $clog2(DEPTH) : 1
+) (
+    input  logic             clk,
+    input  logic             en,
+    input  logic [AW-1:0]    addr,
+    output logic [WIDTH-1:0] data
+);
+    if (STYLE == 1) begin : g_block
+        (* rom_style = "block", ram_style = "block" *) logic [WIDTH-1:0] mem [DEPTH];
+        initial $readmemh(FILE, mem);
+        always_ff @(posedge clk) if (en) data <= mem[addr];
+    end else begin : g_auto
+        logic [WIDTH-1:0] mem [DEPTH];
+        initial $readmemh(FILE, mem);
+        always_ff @(posedge clk) if (en) data <= mem[addr];
+    end
+endmodule

@@ -33,6 +33,7 @@ module mvau #(
     parameter int ACT_BIAS = 0,
     parameter int THR_STYLE = 0,
     parameter int THR_BITS = 2,
+    parameter int WEIGHT_STYLE = 0,   // weight memory: 0 synthesis decides, 1 block RAM
     parameter WEIGHTS = "weights.hex",
     parameter THRESHOLDS = "thresholds.hex"
 ) (
@@ -56,8 +57,7 @@ module mvau #(
     localparam int XB = TI_BITS + (TI_SIGNED ? 0 : 1);  // an input element, signed
     localparam int PB = W_BITS + TI_BITS + 1;            // a LUT product, signed
 
-    logic [WORD-1:0] wmem [TILES];
-    initial $readmemh(WEIGHTS, wmem);
+    logic [WORD-1:0] w;
     logic [SIMD*TI_BITS-1:0] inbuf [SF];
 
     // ---------------------------------------------------------------- step: counters, stage 1
@@ -65,10 +65,11 @@ module mvau #(
     logic [NFW-1:0] nf, nf1;
     logic [TW-1:0] tile;
     logic [SIMD*TI_BITS-1:0] x_in, x_buf;
-    logic [WORD-1:0] w;
     logic take_in, first, last, valid1;
 
     wire en = !m_out_tvalid || m_out_tready;
+    rom #(.WIDTH(WORD), .DEPTH(TILES), .STYLE(WEIGHT_STYLE), .FILE(WEIGHTS)) u_weights (
+        .clk(clk), .en(en), .addr(tile), .data(w));
     wire reading = nf == '0;
     wire writing = sf == SFW'(SF - 1);
     assign s_in_tready = en && reading;
@@ -79,7 +80,6 @@ module mvau #(
         if (en) begin
             x_in <= s_in_tdata;
             x_buf <= inbuf[sf];
-            w <= wmem[tile];
             take_in <= reading;
             first <= sf == '0;
             last <= writing;

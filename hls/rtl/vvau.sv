@@ -21,6 +21,7 @@ module vvau #(
     parameter int ACT_BIAS = 0,
     parameter int THR_STYLE = 0,
     parameter int THR_BITS = 2,
+    parameter int WEIGHT_STYLE = 0,   // weight memory: 0 synthesis decides, 1 block RAM
     parameter WEIGHTS = "weights.hex",
     parameter THRESHOLDS = "thresholds.hex"
 ) (
@@ -41,18 +42,18 @@ module vvau #(
     localparam int TW = TILES > 1 ? $clog2(TILES) : 1;
     localparam int PB = W_BITS + TI_BITS + 1;  // a product, signed
 
-    logic [PE*SIMD*W_BITS-1:0] wmem [TILES];
-    initial $readmemh(WEIGHTS, wmem);
+    logic [PE*SIMD*W_BITS-1:0] w;
 
     // ---------------------------------------------------------------- step: counters, stage 1
     logic [KFW-1:0] kf;
     logic [NFW-1:0] nf, nf1;
     logic [TW-1:0] tile;
     logic [PE*SIMD*TI_BITS-1:0] x;
-    logic [PE*SIMD*W_BITS-1:0] w;
     logic first, last, valid1;
 
     wire en = !m_out_tvalid || m_out_tready;
+    rom #(.WIDTH(PE*SIMD*W_BITS), .DEPTH(TILES), .STYLE(WEIGHT_STYLE), .FILE(WEIGHTS)) u_weights (
+        .clk(clk), .en(en), .addr(tile), .data(w));
     assign s_in_tready = en;
     wire fire = en && s_in_tvalid;
     wire writing = kf == KFW'(KF - 1);
@@ -60,7 +61,6 @@ module vvau #(
     always_ff @(posedge clk) begin
         if (en) begin
             x <= s_in_tdata;
-            w <= wmem[tile];
             first <= kf == '0;
             last <= writing;
             nf1 <= nf;

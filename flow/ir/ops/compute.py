@@ -141,6 +141,12 @@ class _Thresholded(DataflowOp):
         words = table_words(weights.transpose(1, 0, 2), bits(wdt), DataType[wdt].signed())
         return params | thr_params, tables | {"WEIGHTS": (pe * simd * bits(wdt), words)}
 
+    def weight_style(self, tables: dict) -> dict:
+        """WEIGHT_STYLE of a twin's weight ROM: block RAM where the cost estimate assumes one (the node's
+        ramStyle, or the rule for auto: deeper than 128 words), so synthesis builds what was costed."""
+        width, words = tables["WEIGHTS"]
+        return {"WEIGHT_STYLE": int(R.memory(width, len(words), self.get_nodeattr("ramStyle")).kind == "bram")}
+
     def mac_params(self, model, uram: bool) -> dict:
         """Estimate parameters MVAU and VVAU share."""
         a = self.get_nodeattr
@@ -241,7 +247,7 @@ class MVAU(_Thresholded):
             packed = packing.pack(weights).transpose(1, 0, 2)  # [tiles][groups][SIMD]
             tables["WEIGHTS"] = (packed.shape[1] * simd * wp_bits, table_words(packed, wp_bits))
             params |= {"LANES": packing.lanes, "G": packing.spacing, "WP_BITS": wp_bits}
-        return RtlInstance(node.name, "mvau", ["threshold_unit.sv", "mac.sv", "mvau.sv"], params, tables,
+        return RtlInstance(node.name, "mvau", ["threshold_unit.sv", "mac.sv", "mvau.sv"], params | self.weight_style(tables), tables,
                            [rtl_port("in", simd, a("inputDataType"))], [rtl_port("out", pe, a("outputDataType"))])
 
     # ---- C++
@@ -345,7 +351,7 @@ class VVAU(_Thresholded):
         c, k, pe, simd = a("Channels"), a("Kernel"), a("PE"), a("SIMD")
         params, tables = self.mac_rtl(model, self.weight_table(model))
         return RtlInstance(self.onnx_node.name, "vvau", ["threshold_unit.sv", "mac.sv", "vvau.sv"],
-                           {"C": c, "K": k, "PE": pe, "SIMD": simd} | params, tables,
+                           {"C": c, "K": k, "PE": pe, "SIMD": simd} | params | self.weight_style(tables), tables,
                            [rtl_port("in", pe * simd, a("inputDataType"))], [rtl_port("out", pe, a("outputDataType"))])
 
     # ---- C++
