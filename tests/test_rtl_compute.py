@@ -1,7 +1,8 @@
 """RTL twins of the compute ops (hls/rtl/thresholding.sv, mvau.sv, vvau.sv, threshold_unit.sv)
 under Verilator and Yosys: every output element equal to the golden execution (random and edge
 inputs, several foldings, with and without stalls), cycles against the op's cycle model, and one
-synthesis per op and style."""
+synthesis per op and style.
+Cases the whole-accelerator co-simulation (tests/test_rtlsim.py) also covers run under `slow` only."""
 import shutil
 
 import numpy as np
@@ -66,7 +67,7 @@ def thresholding(rng, t, c, pe, levels, style, idt, odt, bias):
 
 
 @pytest.mark.parametrize("style, idt, odt, bias, levels", [
-    ("parallel", "INT8", "INT3", -4, 7),    # signed input, signed output (bias −4)
+    pytest.param("parallel", "INT8", "INT3", -4, 7, marks=pytest.mark.slow),  # signed in and out (bias −4)
     ("search", "UINT8", "UINT4", 0, 13),    # unsigned input, 13 levels: the last stage probes past L
 ])
 def test_thresholding_twin_bit_exact(tmp_path, style, idt, odt, bias, levels):
@@ -119,7 +120,7 @@ def mvau(rng, t, mw, mh, simd, pe, res, style, no_act=False, levels=15):
 
 
 @pytest.mark.parametrize("res, style, simd, pe, no_act", [
-    ("lut", "parallel", 2, 3, False),
+    pytest.param("lut", "parallel", 2, 3, False, marks=pytest.mark.slow),  # in the whole-accelerator test
     ("dsp", "search", 4, 4, False),   # 3 lanes per DSP word: one full group, one of a single lane
     ("dsp", None, 2, 6, True),        # the CTC head: the accumulator is the output
 ])

@@ -1,6 +1,7 @@
 """RTL twins of the stream ops (hls/rtl/fmpadding.sv, swg.sv, streams.sv) under Verilator and Yosys:
 every output element equal to the op's golden execution (random values and the type's edges), with
-and without random stalls; cycles without stalls against the op's cycle model (Op.estimate)."""
+and without random stalls; cycles without stalls against the op's cycle model (Op.estimate).
+Cases the whole-accelerator co-simulation (tests/test_rtlsim.py) also covers run under `slow` only."""
 import numpy as np
 import pytest
 from qonnx.core.datatype import DataType
@@ -41,7 +42,7 @@ def padding(t, c, simd, pad, dtype, n=1):
 
 
 @pytest.mark.parametrize("t, c, simd, pad, dtype", [
-    (20, 6, 2, (2, 1), "INT4"),
+    pytest.param(20, 6, 2, (2, 1), "INT4", marks=pytest.mark.slow),  # in the whole-accelerator test by default
     pytest.param(40, 5, 5, (0, 3), "UINT8", marks=pytest.mark.slow),
     pytest.param(24, 3, 1, (3, 0), "INT2", marks=pytest.mark.slow),
 ])
@@ -82,7 +83,7 @@ def swg_cycles(c, simd, k, s, d, t_in, taps) -> int:
 
 
 @pytest.mark.parametrize("c, simd, k, s, d, t_in, depthwise, taps, dtype", [
-    (4, 2, 3, 1, 1, 34, 0, 1, "INT4"),        # dense: taps outer, groups inner
+    pytest.param(4, 2, 3, 1, 1, 34, 0, 1, "INT4", marks=pytest.mark.slow),  # dense: taps outer, groups inner
     (6, 2, 3, 2, 2, 35, 1, 3, "INT3"),        # depthwise, all taps in one beat, stride and dilation 2
     pytest.param(3, 1, 3, 2, 2, 40, 0, 1, "UINT4", marks=pytest.mark.slow),   # dense, stride 2 (one frame left over)
     pytest.param(4, 2, 4, 1, 1, 30, 1, 2, "INT8", marks=pytest.mark.slow),    # depthwise, 2 blocks of 2 taps
@@ -102,7 +103,7 @@ def test_swg_twin(tmp_path, c, simd, k, s, d, t_in, depthwise, taps, dtype):
 
 # ------------------------------------------------------------------ DuplicateStreams, AddStreams
 @pytest.mark.parametrize("t, c, pe, dtype", [
-    (24, 8, 4, "INT8"),
+    pytest.param(24, 8, 4, "INT8", marks=pytest.mark.slow),
     pytest.param(16, 3, 1, "UINT3", marks=pytest.mark.slow),
 ])
 def test_duplicate_streams_twin(tmp_path, t, c, pe, dtype):
@@ -115,7 +116,7 @@ def test_duplicate_streams_twin(tmp_path, t, c, pe, dtype):
 
 
 @pytest.mark.parametrize("t, c, pe, types, out", [
-    (20, 6, 3, ("INT4", "UINT3"), "INT5"),     # a signed and an unsigned operand: sign- and zero-extension
+    pytest.param(20, 6, 3, ("INT4", "UINT3"), "INT5", marks=pytest.mark.slow),  # signed + unsigned: sign- and zero-extension
     pytest.param(16, 4, 4, ("UINT4", "UINT4"), "UINT5", marks=pytest.mark.slow),
     pytest.param(12, 5, 1, ("INT8", "INT2"), "INT9", marks=pytest.mark.slow),
 ])
@@ -132,7 +133,7 @@ def test_add_streams_twin(tmp_path, t, c, pe, types, out):
 
 # ------------------------------------------------------------------ StreamingDataWidthConverter
 @pytest.mark.parametrize("t, c, inw, outw, dtype", [
-    (20, 12, 2, 6, "INT4"),     # up: three beats in, one out
+    pytest.param(20, 12, 2, 6, "INT4", marks=pytest.mark.slow),  # up: three beats in, one out
     pytest.param(20, 12, 6, 4, "INT5", marks=pytest.mark.slow),   # down, 3 : 2 (a beat out straddles two in)
     pytest.param(16, 8, 8, 1, "UINT2", marks=pytest.mark.slow),   # down to one element
     pytest.param(16, 6, 3, 3, "INT8", marks=pytest.mark.slow),    # equal widths
