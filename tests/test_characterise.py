@@ -20,6 +20,11 @@ from flow.ir.ops import MVAU, ConvolutionInputGenerator1D, FMPadding1D, Streamin
 from flow.sim import characterise as K
 
 
+def test_yosys_luts_count_memory_luts_as_the_estimates_do():
+    got = K.measured_as_estimated({"lut": 100, "lut_memory": 12, "ff": 5, "bram18": 1, "uram": 0, "dsp": 2})
+    assert got == {"lut": 112, "lut_memory": 12, "ff": 5, "bram18": 1, "uram": 0, "dsp": 2}
+
+
 def rec(op, style, est, meas, node="n"):
     return {"node": node, "op_type": op, "style": style, "estimate": est, "measured": meas, "source": "yosys"}
 
@@ -56,18 +61,44 @@ def test_held_out_error_by_hand():
 
 
 def test_sweep_table_reports_held_out_points_only():
-    """characterise.evaluate: fit on the fit split, errors on the held-out split (hand values as above)."""
-    points = []
-    for i, r in enumerate(FIT + [rec("MVAU", "lut,parallel", {"lut": 1000}, {"lut": 600})]):
-        est = {m: r["estimate"].get(m, 0) for m in K.METRICS}
-        meas = {m: r["measured"].get(m, 0) for m in K.METRICS}
-        points.append(K.Point("MVAU", i, 0, {}, r["style"], "held_out" if i == 4 else "fit", est, meas))
-    table = K.evaluate(points, "pynq-z2")["errors"]
-    assert set(table) == {"MVAU", "MVAU[lut,parallel]"}  # the held-out point's groups, nothing from the fit set
-    row = table["MVAU[lut,parallel]"]["lut"]
-    assert row["n"] == 1 and row["before"] == pytest.approx(400 / 600)
-    assert row["after"] == pytest.approx(100 / 600)
-    assert row["after_op_factor"] == pytest.approx(400 / 600)  # the op factor is 1.0 here
+    """characterise.evaluate: fit on the fit split only, errors on the held-out split. Fit: style s, LUT
+    exactly 2·estimate (three points); held out: estimate 50, measured 90 → raw |50-90|/90, calibrated
+    |100-90|/90 (a factor of 2 is the only fit leave-one-out can keep: every ratio is 2)."""
+    pairs = [(100, 200, "fit"), (300, 600, "fit"), (700, 1400, "fit"), (50, 90, "held_out")]
+    points = [K.Point("MVAU", i, 0, {}, "s", split, {m: e if m == "lut" else 0 for m in K.METRICS},
+                      {m: meas if m == "lut" else 0 for m in K.METRICS}) for i, (e, meas, split) in enumerate(pairs)]
+    res = K.evaluate(points, "pynq-z2")
+    assert set(res["errors"]) == {"MVAU", "MVAU[s]"} and set(res["errors"]["MVAU"]) == {"lut"}
+    row = res["errors"]["MVAU[s]"]["lut"]
+    assert row["n"] == 1 and row["before"] == pytest.approx(40 / 90) and row["after"] == pytest.approx(10 / 90)
+    assert res["calibration"].factor("MVAU", "lut") == pytest.approx(2.0)
+
+
+def test_affine_fit_recovers_factor_and_offset():
+    """LUT = 0.5·estimate + 40 (a formula's constant the hardware lacks): the offset fit recovers both and
+    leave-one-out prefers it to a pure factor; BRAM18 never takes an offset (0 blocks mean none)."""
+    recs = [rec("ConvolutionInputGenerator1D", "", {"lut": e, "bram18": b}, {"lut": 0.5 * e + 40, "bram18": 2 * b + 1})
+            for b, e in enumerate((310, 400, 620, 900, 1500), start=1)]
+    cal = C.fit_factors(recs, offsets=True, select=True)
+    lut = cal.factors["ConvolutionInputGenerator1D"]["lut"]
+    assert lut.factor == pytest.approx(0.5, rel=1e-4) and lut.offset == pytest.approx(40, rel=1e-3)
+    bram = cal.factors["ConvolutionInputGenerator1D"]["bram18"]
+    assert bram.factor == pytest.approx((3 * 5 / 2 * 7 / 3 * 9 / 4 * 11 / 5) ** (1 / 5), rel=1e-5) and bram.offset == 0
+    assert cal.apply("ConvolutionInputGenerator1D", {"lut": 100})["lut"] == pytest.approx(90)
+    assert C.Factor(0.5, 1, ("yosys",), offset=-80).scale(100) == 0.0  # never below zero
+    assert C.fit_factors(recs).factors["ConvolutionInputGenerator1D"]["lut"].offset == 0  # offsets only when asked
+
+
+def test_selection_keeps_nothing_that_does_not_help():
+    """Leave-one-out: where the raw estimate is exact for most points, no factor is kept for the op type; a
+    style with a consistent bias keeps its own; fewer than 3 records keep nothing."""
+    exact = [rec("VVAU", "a", {"ff": e}, {"ff": e}) for e in (100, 200, 300, 400)]
+    biased = [rec("VVAU", "b", {"ff": e}, {"ff": 3 * e}) for e in (100, 200, 300)]
+    cal = C.fit_factors(exact + [rec("VVAU", "a", {"ff": 500}, {"ff": 400})], offsets=True, select=True)
+    assert "VVAU" not in cal.factors
+    cal = C.fit_factors(exact + biased, offsets=True, select=True)
+    assert cal.factor("VVAU", "ff", "b") == pytest.approx(3.0) and "VVAU[a]" not in cal.factors
+    assert C.fit_factors(biased[:2], select=True).factors == {}
 
 
 def test_style_factor_falls_back_to_op_then_one():
@@ -95,12 +126,18 @@ def test_merge_keeps_cycle_factors():
 def test_style_keys_round_trip_and_bad_keys(tmp_path, monkeypatch):
     monkeypatch.setattr(C, "TARGETS_DIR", tmp_path)
     cal = C.fit_factors(FIT, target="pynq-z2")
+    cal.factors["MVAU"]["ff"] = C.Factor(0.8, 3, ("yosys",), offset=-12.5)
     path = C.save_calibration(cal, tmp_path / "pynq-z2.calibration.yaml")
     assert C.load_calibration(path) == cal
-    assert "MVAU[dsp,search]" in yaml.safe_load(path.read_text())["factors"]
+    stored = yaml.safe_load(path.read_text())["factors"]
+    assert "MVAU[dsp,search]" in stored and stored["MVAU"]["ff"]["offset"] == -12.5 and "offset" not in stored["MVAU"]["lut"]
     (tmp_path / "bad.calibration.yaml").write_text(
         "version: 1\nfactors: {'MVAU[dsp': {lut: {factor: 1, samples: 1, sources: [yosys]}}}\n")
     with pytest.raises(FlowError, match=r"bad.calibration.yaml: factors.MVAU\[dsp: a key is an op type"):
+        C.load_calibration(tmp_path / "bad.calibration.yaml")
+    (tmp_path / "bad.calibration.yaml").write_text(
+        "version: 1\nfactors: {MVAU: {lut: {factor: 1, offset: .inf, samples: 1, sources: [yosys]}}}\n")
+    with pytest.raises(FlowError, match=r"factors.MVAU.lut.offset must be a finite number"):
         C.load_calibration(tmp_path / "bad.calibration.yaml")
 
 
@@ -191,13 +228,11 @@ def test_tiny_real_sweep_measures_caches_and_reports(tmp_path, monkeypatch):
     assert [q["measured"] for q in data["points"]] == [p.measured for p in pts]
     assert (out / "characterisation.png").stat().st_size > 0
     assert "| `AddStreams` | lut |" in (out / "characterisation.md").read_text()
-    # the held-out error in the table, recomputed by hand from the stored points and factors
-    for q in data["points"]:
-        if q["split"] == "held_out" and q["op_type"] == "AddStreams":
-            f = data["factors"]["AddStreams"]["lut"]
-            row = data["errors"]["AddStreams"]["lut"]
-            assert row["after"] == pytest.approx(abs(f * q["estimate"]["lut"] - q["measured"]["lut"]) / q["measured"]["lut"])
-            assert row["before"] == pytest.approx(abs(q["estimate"]["lut"] - q["measured"]["lut"]) / q["measured"]["lut"])
+    # the held-out error in the table, recomputed by hand from the stored point (one fit point: no factor is kept)
+    (q,) = [q for q in data["points"] if q["split"] == "held_out"]
+    row = data["errors"]["AddStreams"]["lut"]
+    assert data["factors"] == {} and row["n"] == 1
+    assert row["before"] == row["after"] == pytest.approx(abs(q["estimate"]["lut"] - q["measured"]["lut"]) / q["measured"]["lut"])
 
     def no_yosys(*a, **k):
         raise AssertionError("synthesised again")

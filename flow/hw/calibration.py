@@ -18,6 +18,8 @@ is the geometric mean of measured/estimate over its records:
 errors of a cost model are multiplicative, and the geometric mean weighs a 2x over- and a 2x
 under-estimate alike. Pairs where either side is missing, zero or not finite are skipped (a
 ratio to or of zero carries no scale). Fit on raw estimates only, or factors compound.
+The characterisation sweep fits LUT and FF as factor·estimate + offset where leave-one-out says
+it predicts better (the formulas' constant terms dominate small nodes; see `fit_factors`).
 
 File `targets/<target>.calibration.yaml`, or `calibration.yaml` in a build directory (read from
 any path; written only to those two places); no file means every factor is 1.0. Schema, version 1::
@@ -27,7 +29,8 @@ any path; written only to those two places); no file means every factor is 1.0. 
     factors:                      # required mapping; may be empty
       MVAU:                       # op type, or op type[style] (e.g. MVAU[dsp,search])
         lut:                      # metric: one of cycles, lut, ff, bram18, uram, dsp
-          factor: 1.1231          # required, finite > 0: measured ~= factor * estimate
+          factor: 1.1231          # required, finite > 0: measured ~= factor * estimate + offset
+          offset: -120.5          # optional, finite (default 0; LUT/FF fits of the characterisation sweep)
           samples: 6              # required, int >= 1: records the factor was fitted on
           sources: [vivado]       # required, non-empty list of cyclesim|verilator|yosys|vitis_hls|vivado
           error_before: 0.1093    # optional, >= 0: mean |estimate - measured| / measured
@@ -66,6 +69,15 @@ class Factor:
     sources: tuple[str, ...]
     error_before: float | None = None
     error_after: float | None = None
+    offset: float = 0.0  # measured ~= factor * estimate + offset (0: a pure factor)
+
+    def scale(self, value):
+        """The calibrated figure; never below 0 once an offset is added (a plain product otherwise, so
+        torch tensors pass through)."""
+        if not self.offset:
+            return value * self.factor
+        out = value * self.factor + self.offset
+        return max(0.0, out) if isinstance(out, int | float) else out
 
 
 @dataclass
@@ -89,7 +101,7 @@ class Calibration:
         out = {}
         for k, v in estimate.items():
             f = self.lookup(op_type, k, style) if v is not None and k in METRICS else None
-            out[k] = v * f.factor if f else v
+            out[k] = f.scale(v) if f else v
         return out
 
     def merged(self, other: "Calibration") -> "Calibration":
@@ -143,26 +155,77 @@ def make_records(nodes: dict[str, tuple[str, dict]], measured: dict[str, dict], 
     return _check_records(records)
 
 
-def fit_factors(records, target: str | None = None, metrics=METRICS) -> Calibration:
+OFFSET_METRICS = ("lut", "ff")  # counts with constant terms; BRAM and DSP stay pure factors (0 means none)
+MIN_SELECT_SAMPLES = 3
+
+
+def _fit(pairs: list[tuple[float, float]], affine: bool) -> tuple[float, float]:
+    """(factor, offset) over (estimate, measured) pairs, both > 0: the geometric mean of the ratios, or
+    with `affine` (3+ pairs, 2+ estimates) a·estimate + b by least squares of the relative error
+    Σ((a·e + b − m)/m)², falling back to the factor where a ≤ 0."""
+    geo = math.exp(sum(math.log(m / e) for e, m in pairs) / len(pairs))
+    if not affine or len(pairs) < 3 or len({e for e, _ in pairs}) < 2:
+        return geo, 0.0
+    # normal equations of min Σ (a·x + b·y − 1)², x = e/m, y = 1/m
+    sxx, sxy, syy = (sum(u * v for u, v in z) for z in ([(e / m, e / m) for e, m in pairs],
+                                                         [(e / m, 1 / m) for e, m in pairs], [(1 / m, 1 / m) for e, m in pairs]))
+    sx, sy = sum(e / m for e, m in pairs), sum(1 / m for e, m in pairs)
+    det = sxx * syy - sxy * sxy
+    if det <= 0:
+        return geo, 0.0
+    a, b = (sx * syy - sy * sxy) / det, (sy * sxx - sx * sxy) / det
+    return (a, b) if a > 0 else (geo, 0.0)
+
+
+def _loo_error(pairs, affine: bool) -> float:
+    """Mean relative error predicting each pair from a fit on the others (leave-one-out)."""
+    errs = []
+    for k, (e, m) in enumerate(pairs):
+        f, o = _fit(pairs[:k] + pairs[k + 1:], affine)
+        errs.append(abs(max(0.0, f * e + o) - m) / m)
+    return sum(errs) / len(errs)
+
+
+def fit_factors(records, target: str | None = None, metrics=METRICS, offsets: bool = False,
+                select: bool = False) -> Calibration:
     """Factors per (op_type, metric), and per (op_type[style], metric) for records naming a style,
-    with their errors on the same records (see module docstring)."""
+    with their errors on the same records (see module docstring).
+
+    `offsets`: LUT and FF get factor·estimate + offset where that fits (constant terms of the
+    formulas, e.g. FINN's 300-LUT sliding-window constant, dominate small nodes; the measured ones
+    have none). `select`: keep, per key and metric, the candidate (none, factor, factor + offset)
+    with the least leave-one-out relative error over the records, where none is the raw estimate
+    for an op type and the op type's calibration for a style; keys with under 3 records are left
+    out (nothing to check them on)."""
     records = _check_records(records)
-    logs, sources = defaultdict(list), defaultdict(set)
+    pairs, sources = defaultdict(list), defaultdict(set)
     for r in records:
         for m in metrics:
             est, meas = _positive(r["estimate"].get(m)), _positive(r["measured"].get(m))
             if est and meas:
                 for key in _groups(r, True):
-                    logs[key, m].append(math.log(meas / est))
+                    pairs[key, m].append((est, meas))
                     sources[key, m].add(r["source"])
     cal = Calibration(target=target)
-    for (key, m), ls in sorted(logs.items()):
-        f = float(f"{math.exp(sum(ls) / len(ls)):.6g}")  # 6 digits: readable YAML, same value in memory
-        cal.factors.setdefault(key, {})[m] = Factor(f, len(ls), tuple(sorted(sources[key, m])))
+    for (key, m), ps in sorted(pairs.items(), key=lambda kv: ("[" in kv[0][0], kv[0])):  # op types before styles
+        candidates = [False, True] if offsets and m in OFFSET_METRICS else [False]
+        if select:
+            if len(ps) < MIN_SELECT_SAMPLES:
+                continue
+            base = cal.lookup(key.split("[")[0], m) if "[" in key else None
+            none = sum(abs((base.scale(e) if base else e) - meas) / meas for e, meas in ps) / len(ps)
+            scores = [(_loo_error(ps, affine), i + 1, affine) for i, affine in enumerate(candidates)]
+            best = min(scores + [(none, 0, None)])
+            if best[2] is None:
+                continue
+            candidates = [best[2]]
+        f, o = _fit(ps, candidates[-1])
+        cal.factors.setdefault(key, {})[m] = Factor(float(f"{f:.6g}"), len(ps), tuple(sorted(sources[key, m])),  # 6 digits:
+                                                    offset=float(f"{o:.6g}"))                                # readable YAML
     before, after = estimate_error(records, by_style=True), estimate_error(records, cal, by_style=True)
     for key, per in cal.factors.items():
         for m, f in per.items():
-            per[m] = Factor(f.factor, f.samples, f.sources, round(before[key][m], 6), round(after[key][m], 6))
+            per[m] = Factor(f.factor, f.samples, f.sources, round(before[key][m], 6), round(after[key][m], 6), f.offset)
     return cal
 
 
@@ -272,8 +335,11 @@ def parse_calibration(data, source="<dict>") -> Calibration:
             errs = [e.get(k) for k in ("error_before", "error_after")]
             if any(x is not None and (isinstance(x, bool) or not isinstance(x, int | float) or not x >= 0) for x in errs):
                 bad(f"{where}: error_before/error_after must be numbers >= 0")
+            offset = e.get("offset", 0.0)
+            if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
+                bad(f"{where}.offset must be a finite number (got {offset!r})")
             cal.factors.setdefault(str(op), {})[m] = Factor(float(e["factor"]), e["samples"], tuple(e["sources"]),
-                                                            *(None if x is None else float(x) for x in errs))
+                                                            *(None if x is None else float(x) for x in errs), float(offset))
     return cal
 
 
@@ -281,11 +347,12 @@ def save_calibration(cal: Calibration, path) -> Path:
     """Write atomically (temp file + rename): an interrupted run leaves the old file or none."""
     path, target = _resolve(path)
     _check_write_place(path)
-    factors = {op: {m: {"factor": f.factor, "samples": f.samples, "sources": list(f.sources),
+    factors = {op: {m: {"factor": f.factor, **({"offset": f.offset} if f.offset else {}), "samples": f.samples,
+                        "sources": list(f.sources),
                         **({"error_before": f.error_before} if f.error_before is not None else {}),
                         **({"error_after": f.error_after} if f.error_after is not None else {})}
                     for m, f in per.items()} for op, per in cal.factors.items()}
-    text = ("# Cost-model correction factors: measured ~= factor * estimate. Written by flow.hw.calibration.\n"
+    text = ("# Cost-model correction factors: measured ~= factor * estimate + offset. Written by flow.hw.calibration.\n"
             + yaml.safe_dump({"version": VERSION, "target": cal.target or target, "factors": factors}, sort_keys=False))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -386,22 +386,16 @@ def records(points: list[Point], split: str | None = None) -> list[dict]:
 
 
 def evaluate(points: list[Point], target_name: str) -> dict:
-    """Factors fitted on the fit points; errors before/after on the held-out points, per op type
-    and per (op type, style), with the error of the op type's factor alone beside the style's."""
+    """Calibration fitted on the fit points (factor, or factor + offset for LUT/FF, per op type and
+    per style, each kept only where leave-one-out over the fit points says it helps:
+    `flow.hw.calibration.fit_factors`); errors before/after on the held-out points only, per op
+    type and per (op type, style)."""
     fit, held = records(points, "fit"), records(points, "held_out")
-    cal = C.fit_factors(fit, target=target_name, metrics=METRICS)
-    op_only = C.Calibration({k: v for k, v in cal.factors.items() if "[" not in k}, target_name)
-    table = {}
-    for by_style in (False, True):
-        before = C.estimate_error(held, by_style=by_style)
-        after_op = C.estimate_error(held, op_only, by_style=by_style)
-        after = C.estimate_error(held, cal, by_style=by_style)
-        counts = C.sample_counts(held, by_style=by_style)
-        for group in before:
-            for m in METRICS:
-                if m in before[group]:
-                    table.setdefault(group, {})[m] = {"n": counts[group][m], "before": before[group][m],
-                                                      "after_op_factor": after_op[group][m], "after": after[group][m]}
+    cal = C.fit_factors(fit, target=target_name, metrics=METRICS, offsets=True, select=True)
+    before, after = C.estimate_error(held, by_style=True), C.estimate_error(held, cal, by_style=True)
+    counts = C.sample_counts(held, by_style=True)
+    table = {group: {m: {"n": counts[group][m], "before": before[group][m], "after": after[group][m]}
+                     for m in METRICS if m in before[group]} for group in before}
     return {"calibration": cal, "errors": table}
 
 
@@ -411,22 +405,31 @@ def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.1f}%"
 
 
+def _calibration_cell(cal, group: str, metric: str) -> str:
+    f = cal.factors.get(group, {}).get(metric)
+    return _formula(f) if f else "op type's" if "[" in group else "none (raw)"
+
+
+def _formula(f) -> str:
+    return f"×{f.factor:.3g}" + (f" {'+' if f.offset >= 0 else '−'} {abs(f.offset):.3g}" if f.offset else "")
+
+
 def markdown(result: dict, points: list[Point], meta: dict) -> str:
     cal, table = result["calibration"], result["errors"]
     lines = [f"# Characterisation: estimate vs Yosys, {meta['target']} ({meta['family']})", "",
              f"{len(points)} points ({sum(p.split == 'held_out' for p in points)} held out), seed {meta['seed']}, "
              f"{meta['seconds']:.0f} s. Command: `{meta['command']}`.", "",
-             "Error = mean |estimate − measured| / measured over the **held-out** points (points with a measured 0 "
-             "are left out; n counts the rest). *before*: the raw estimate; *op factor*: the op type's factor alone; "
-             "*after*: the calibration as stored (style factor, else op factor). Measured LUT = logic + memory LUTs.", "",
-             "| op type [style] | metric | n | before | op factor | after | factor |", "|---|---|---|---|---|---|---|"]
+             "Error = mean |estimate − measured| / measured over the **held-out** points, which the fit never saw "
+             "(points with a measured 0 are left out; n counts the rest). *before*: the raw estimate (`Op.estimate`); "
+             "*after*: with the calibration below, the style's where one was kept, else the op type's. "
+             "Measured LUT = logic + memory LUTs. A calibration is kept only where leave-one-out over the fit "
+             "points says it predicts better than the raw estimate (op type) or the op type's calibration (style); "
+             "LUT and FF may take an offset (measured ≈ factor × estimate + offset).", "",
+             "| op type [style] | metric | n | before | after | calibration (fit points) |", "|---|---|---|---|---|---|"]
     for group in sorted(table):
-        op, _, style = group.partition("[")
         for m, e in table[group].items():
-            f = cal.factors.get(group, {}).get(m) or cal.factors.get(op, {}).get(m)
-            lines.append(f"| `{group}` | {m} | {e['n']} | {_pct(e['before'])} | {_pct(e['after_op_factor'])} | "
-                         f"{_pct(e['after'])} | {f.factor:.3g} |" if f else
-                         f"| `{group}` | {m} | {e['n']} | {_pct(e['before'])} | | | |")
+            lines.append(f"| `{group}` | {m} | {e['n']} | {_pct(e['before'])} | {_pct(e['after'])} | "
+                         f"{_calibration_cell(cal, group, m)} |")
     lines += ["", "Grid (per op type; styles cycled):", ""]
     for op in OPS:
         n = [p for p in points if p.op_type == op]
@@ -497,7 +500,8 @@ def run(target_name: str, points: int = 16, jobs: int = 2, out: Path | None = No
     cal = result["calibration"]
     files["json"].write_text(json.dumps({
         **meta, "errors": result["errors"],
-        "factors": {k: {m: f.factor for m, f in per.items()} for k, per in cal.factors.items()},
+        "factors": {k: {m: {"factor": f.factor, "offset": f.offset, "samples": f.samples} for m, f in per.items()}
+                    for k, per in cal.factors.items()},
         "points": [{"op_type": p.op_type, "index": p.index, "style": p.style, "split": p.split, "params": p.params,
                     "estimate": p.estimate, "measured": p.measured} for p in pts]}, indent=1))
     files["md"].write_text(markdown(result, pts, meta))
