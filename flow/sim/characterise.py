@@ -293,6 +293,8 @@ class Point:
     split: str = "fit"        # "fit" or "held_out"
     estimate: dict = field(default_factory=dict)
     measured: dict = field(default_factory=dict)
+    seconds: float = 0.0      # the Yosys run's time (when it ran, if read from the cache)
+    cached: bool = False
 
     def build(self):
         """(model, node) with the point's random weights and thresholds (the same for the same seed)."""
@@ -365,14 +367,14 @@ def measure(points: list[Point], target, cache: Path, jobs: int = 2, progress: b
         folder = cache / f"{p.op_type}_{key[:16]}"
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            return measured_as_estimated(synthesize_cached(inst, folder, target.family, key))
+            return synthesize_cached(inst, folder, target.family, key)
         except FlowError as e:
             raise FlowError(f"characterise: {p.op_type} point {p.index} {p.params}: {e}") from None
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for (p, _, _), figures in tqdm(zip(work, pool.map(one, work)), total=len(work), desc="yosys", unit="point",
                                        disable=not progress):
-            p.measured = figures
+            p.measured, p.seconds, p.cached = measured_as_estimated(figures), figures["seconds"], figures["cached"]
     return points
 
 
@@ -417,8 +419,9 @@ def _formula(f) -> str:
 def markdown(result: dict, points: list[Point], meta: dict) -> str:
     cal, table = result["calibration"], result["errors"]
     lines = [f"# Characterisation: estimate vs Yosys, {meta['target']} ({meta['family']})", "",
-             f"{len(points)} points ({sum(p.split == 'held_out' for p in points)} held out), seed {meta['seed']}, "
-             f"{meta['seconds']:.0f} s. Command: `{meta['command']}`.", "",
+             f"{len(points)} points ({sum(p.split == 'held_out' for p in points)} held out), seed {meta['seed']}; "
+             f"Yosys {meta['yosys_seconds']:.0f} s over all points ({meta['synthesised']} synthesised by this run, in "
+             f"{meta['seconds']:.0f} s; the rest from the cache). Command: `{meta['command']}`.", "",
              "Error = mean |estimate − measured| / measured over the **held-out** points, which the fit never saw "
              "(points with a measured 0 are left out; n counts the rest). *before*: the raw estimate (`Op.estimate`); "
              "*after*: with the calibration below, the style's where one was kept, else the op type's. "
@@ -430,7 +433,9 @@ def markdown(result: dict, points: list[Point], meta: dict) -> str:
         for m, e in table[group].items():
             lines.append(f"| `{group}` | {m} | {e['n']} | {_pct(e['before'])} | {_pct(e['after'])} | "
                          f"{_calibration_cell(cal, group, m)} |")
-    lines += ["", "Grid (per op type; styles cycled):", ""]
+    lines += ["", f"Grid (per op type; styles cycled). Not covered: fabric-multiplier MVAU/VVAU points with PE·SIMD·W·A > "
+              f"{MAX_LUT_PRODUCT_BITS} and DSP MVAUs with PE·SIMD > {MAX_DSP_LANES} (Yosys time); factors are "
+              "extrapolated there.", ""]
     for op in OPS:
         n = [p for p in points if p.op_type == op]
         if n:
@@ -473,10 +478,14 @@ def plot(points: list[Point], cal, path: Path) -> None:
     plt.close(fig)
 
 
-def held_out_summary(table: dict) -> tuple[float, float]:
-    """Mean held-out error over the op types' (op, metric) rows, before and after."""
+def held_out_summary(table: dict) -> dict:
+    """Over the op types' (op, metric) rows: mean and median held-out error before and after, and how
+    many rows the calibration made better and worse."""
     rows = [e for g, per in table.items() if "[" not in g for e in per.values()]
-    return (sum(e["before"] for e in rows) / len(rows), sum(e["after"] for e in rows) / len(rows)) if rows else (0.0, 0.0)
+    b, a = np.array([e["before"] for e in rows] or [0.0]), np.array([e["after"] for e in rows] or [0.0])
+    return {"rows": len(rows), "mean_before": float(b.mean()), "mean_after": float(a.mean()),
+            "median_before": float(np.median(b)), "median_after": float(np.median(a)),
+            "better": int((a < b).sum()), "worse": int((a > b).sum())}
 
 
 def run(target_name: str, points: int = 16, jobs: int = 2, out: Path | None = None, cache: Path | None = None,
@@ -493,7 +502,8 @@ def run(target_name: str, points: int = 16, jobs: int = 2, out: Path | None = No
     split_held_out(pts, seed)
     result = evaluate(pts, target.name)
     meta = {"target": target.name, "family": YOSYS_FAMILY[target.family], "seed": seed, "points_per_op": points,
-            "seconds": round(time.time() - start, 1),
+            "seconds": round(time.time() - start, 1), "yosys_seconds": round(sum(p.seconds for p in pts), 1),
+            "synthesised": sum(not p.cached for p in pts),
             "command": f"python -m flow.sim.characterise --target {target.name} --points {points} --seed {seed}"}
     out.mkdir(parents=True, exist_ok=True)
     files = {"md": out / "characterisation.md", "json": out / "characterisation.json", "png": out / "characterisation.png"}
@@ -503,7 +513,7 @@ def run(target_name: str, points: int = 16, jobs: int = 2, out: Path | None = No
         "factors": {k: {m: {"factor": f.factor, "offset": f.offset, "samples": f.samples} for m, f in per.items()}
                     for k, per in cal.factors.items()},
         "points": [{"op_type": p.op_type, "index": p.index, "style": p.style, "split": p.split, "params": p.params,
-                    "estimate": p.estimate, "measured": p.measured} for p in pts]}, indent=1))
+                    "estimate": p.estimate, "measured": p.measured, "yosys_seconds": p.seconds} for p in pts]}, indent=1))
     files["md"].write_text(markdown(result, pts, meta))
     plot(pts, cal, files["png"])
     if write:
@@ -530,9 +540,11 @@ def main(argv=None) -> int:
     except FlowError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    before, after = held_out_summary(res["errors"])
-    print(f"{len(res['points'])} points in {res['meta']['seconds']:.0f} s; held-out error (mean over op type × metric) "
-          f"{100 * before:.1f}% before, {100 * after:.1f}% after; " + ", ".join(str(f) for f in res["files"].values()))
+    h = held_out_summary(res["errors"])
+    print(f"{len(res['points'])} points in {res['meta']['seconds']:.0f} s ({res['meta']['synthesised']} synthesised); "
+          f"held-out error over {h['rows']} op type × metric rows: median {100 * h['median_before']:.1f}% before, "
+          f"{100 * h['median_after']:.1f}% after (mean {100 * h['mean_before']:.1f}% → {100 * h['mean_after']:.1f}%; "
+          f"{h['better']} better, {h['worse']} worse); " + ", ".join(str(f) for f in res["files"].values()))
     return 0
 
 
