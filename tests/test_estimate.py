@@ -77,16 +77,17 @@ def test_mvau_folding_trends():
 def test_mvau_dsp_rule_and_accumulator_bound():
     eight = MV | dict(weight_bits=8, in_bits=8, acc_bits=None)
     c = E.estimate("MVAU", **eight, pe=4, simd=2)
-    # W + A = 16 goes to DSPs; two 8×8 products 16 bits apart fill the 25-bit A port (8 + 16 = 24):
-    # 2 SIMD × ⌈4 PE / 2 lanes⌉ = 4 DSP48E1
-    assert c.dsp == 4
+    # W + A = 16 goes to DSPs. Lanes sit W + A + ⌈log2 SIMD⌉ = 17 bits apart; two would need a packed word of
+    # 17 + 8 + 1 (the borrow of a negative lower lane) = 26 bits > the 25-bit A port, so one lane:
+    # 2 SIMD × 4 PE = 8 DSP48E1
+    assert c.dsp == 8
     assert E.estimate("MVAU", **eight, pe=4, simd=2, res_type="lut").dsp == 0
     assert E.estimate("MVAU", **eight, pe=4, simd=2, res_type="lut").lut > c.lut
     assert E.estimate("MVAU", **MV, pe=4, simd=2).dsp == 0               # 4 × 4 stays in LUTs
-    # 4 × 4: three lanes 8 bits apart (4 + 2·8 = 20 ≤ 25; four would need 28): 2 × ⌈4/3⌉ = 4
+    # 4 × 4: three lanes 9 bits apart (2·9 + 4 + 1 = 23 ≤ 25; four would need 32): 2 × ⌈4/3⌉ = 4
     assert E.estimate("MVAU", **MV, pe=4, simd=2, res_type="dsp").dsp == 4
     assert E.estimate("MVAU", **MV, pe=6, simd=2, res_type="dsp").dsp == 4
-    assert E.estimate("MVAU", **MV, pe=6, simd=2, res_type="dsp", dsp_port_bits=27).dsp == 4  # still 3 lanes (28 > 27)
+    assert E.estimate("MVAU", **MV, pe=6, simd=2, res_type="dsp", dsp_port_bits=27).dsp == 4  # still 3 lanes (32 > 27)
     # FINN's bound: log2(96) + 4 + 4 − 1 = 13.58 → ⌈13.58 + ε + 1⌉ = 15; the node's own type wins if smaller
     assert R.acc_bound(96, 4, 4, in_signed=False) == 15
     assert R.acc_bound(96, 4, 4, in_signed=True) == 14
