@@ -9,7 +9,7 @@ SEED ?= 11
 BUILD ?= build
 CHUNK ?= 4200
 
-.PHONY: help install system-tools test test-slow bench-train train-data train-shipped eval-shipped export lower build calibrate rtlsim synth reports clean
+.PHONY: help install system-tools test test-slow bench-train train-data train-shipped eval-shipped export lower build calibrate rtlsim synth characterise reports clean
 
 help:
 	@echo "make install        install the flow and its test tools (pip, editable; g++, verilator, yosys via apt if missing)"
@@ -27,6 +27,7 @@ help:
 	@echo "make calibrate      make build, then store its measured/estimated factors for TARGET (folding and search read them)"
 	@echo "make rtlsim         Verilator co-simulation of build/TARGET/MODEL as RTL twins (bit-exact check, RTL cycles)"
 	@echo "make synth          Yosys synth_xilinx of every node of build/TARGET/MODEL (measured LUT/FF/BRAM/DSP)"
+	@echo "make characterise   Yosys over the folding grid: resource factors per op and style, error on held-out points"
 	@echo "make reports        rebuild the committed reference reports in reports/<target>/<model>/"
 	@echo "make ablation       dynamic pooling vs a strided conv at equal MACs, strong / no speed variation (reports/ablation)"
 
@@ -83,6 +84,11 @@ rtlsim:
 
 synth:
 	rubicon synth $(BUILD)/$(TARGET)/$(MODEL)
+
+# About 160 one-node designs synthesised for TARGET (15-30 min on 2 cores, cached in build/characterise/);
+# reports/calibration/TARGET/; add WRITE=--write to store the factors in targets/TARGET.calibration.yaml.
+characterise:
+	$(PYTHON) -m flow.sim.characterise --target $(TARGET) --jobs 2 $(WRITE)
 
 # Reference reports of the shipped models: the board model on PYNQ-Z2, and both models'
 # AI Engine cost figures on VCK190; rubicall_s needs more LUTs than PYNQ-Z2 or ZCU104 have, so it builds for U250.

@@ -70,7 +70,7 @@ def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> di
     """Per-op cycle factors from this build's cycle simulation (busy cycles per chunk vs the
     estimate), saved beside the build; error before and after."""
     from flow.ir.ops.cpp import identifier
-    from flow.hw.calibration import estimate_error, fit_factors, save_calibration
+    from flow.hw.calibration import estimate_error, fit_factors, load_calibration, save_calibration
 
     if not cyclesim:
         return {"file": None, "error_before": {}, "error_after": {}}
@@ -87,7 +87,7 @@ def _calibration(b, model: ModelWrapper, raw: dict, cyclesim: dict | None) -> di
         if not b.shipped_target:
             raise FlowError(f"--update-calibration stores factors in targets/ for a shipped target; {b.target.source} "
                             f"is not one (this build's factors are in {path})")
-        save_calibration(cal, b.target.name)
+        save_calibration(load_calibration(b.target.name).merged(cal), b.target.name)  # keeps the sweep's resource factors
     return {"file": str(path.relative_to(b.dir)), "error_before": estimate_error(records),
             "error_after": estimate_error(records, cal)}
 
