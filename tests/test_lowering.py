@@ -74,13 +74,17 @@ def _hardware_model(name: str) -> bool:
 
 # The 26-layer SkipClip student takes minutes per proof; sbonito_q8 covers its layout by default.
 DEEP_MODELS = {"skipclip_sbonito"}
+# Layouts shipped with trained weights are proven by default with those (test_shipped_trained_models_lower_exactly);
+# their randomly initialised proofs run under slow.
+TRAINED = {p.stem for p in MODELS_DIR.glob("*.pt")}
 
 
-def _maybe_slow(name: str):
-    return pytest.param(name, marks=pytest.mark.slow, id=Path(name).stem) if Path(name).stem in DEEP_MODELS else name
+def _maybe_slow(name: str, slow: set = DEEP_MODELS):
+    return pytest.param(name, marks=pytest.mark.slow, id=Path(name).stem) if Path(name).stem in slow else name
 
 
-@pytest.mark.parametrize("name", [_maybe_slow(p.stem) for p in sorted(MODELS_DIR.glob("*.yaml")) if _hardware_model(p.stem)])
+@pytest.mark.parametrize("name", [_maybe_slow(p.stem, DEEP_MODELS | TRAINED) for p in sorted(MODELS_DIR.glob("*.yaml"))
+                                  if _hardware_model(p.stem)])
 def test_reference_models_lower_exactly(name, chunks, tmp_path):
     torch.manual_seed(0)
     _prove(_settle_batchnorm(build_model(load_model_spec(name))), chunks, tmp_path)

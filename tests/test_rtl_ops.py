@@ -65,6 +65,7 @@ def test_stream_port_packs_lanes_little_end_first():
         port.pack(np.array([8, 0, 0]))
 
 
+@pytest.mark.slow  # the whole-accelerator co-simulation (test_rtlsim.py) runs FIFO twins by default
 def test_fifo_twin_is_the_identity_and_keeps_up(tmp_path):
     t, c, pe = 40, 6, 3
     model, node = single_node("StreamingFIFO", [[1, t, c]], [[1, t, c]], ["INT5"], ["INT5"], depth=4,
