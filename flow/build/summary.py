@@ -1,6 +1,4 @@
 """report.json of a build (schema: docs/report_schema.md), its calibration, and the human page."""
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +94,7 @@ def write_report(b, results: dict) -> dict:
     """report.json from the stages' results, then report.md and its plots."""
     from flow.hw.estimate import estimate_graph, total
     from flow.hw.fold import folding_summary
-    from flow.report.render import render_report
+    from flow.report import save_report
 
     final = b.dir / ("final.onnx" if (b.dir / "final.onnx").exists() and b.target.builds_hardware else "folded.onnx")
     model = ModelWrapper(str(final))
@@ -157,8 +155,5 @@ def write_report(b, results: dict) -> dict:
         report["artifacts"] = results["codegen"]["artifacts"]
     if "vendor" in results:
         report["vendor"] = results["vendor"]
-    tmp = b.dir / "report.json.partial"
-    tmp.write_text(json.dumps(report, indent=1, default=float))
-    os.replace(tmp, b.dir / "report.json")
-    render_report(report, b.dir)
+    save_report(report, b.dir)
     return report

@@ -4,13 +4,11 @@
 cached by the twin's parameters (<build>/synth/); LUT/FF/BRAM18/DSP per node and FIFO go into
 report.json (`measured`) beside each estimate, with the totals and whether they fit the board.
 """
-import json
 import time
 from pathlib import Path
 
-from flow.errors import FlowError
-from flow.report.render import render_report
-from flow.report.schema import RESOURCES, validate_report
+from flow.report import load_report, save_report
+from flow.report.schema import RESOURCES
 
 
 def add_arguments(p):
@@ -32,10 +30,7 @@ def run(args):
     from flow.sim.rtl_op import YOSYS_FAMILY
     from flow.sim.synth import synth_build
 
-    report_file = args.build_dir / "report.json"
-    if not report_file.exists():
-        raise FlowError(f"{report_file} is missing: {args.build_dir} is not a finished build; run rubicon build first")
-    report = json.loads(report_file.read_text())
+    report = load_report(args.build_dir / "report.json")
     target = load_target(report["target"])
     start = time.time()
     result = synth_build(args.build_dir, target.family, jobs=args.jobs, budget_s=args.budget_s)
@@ -55,11 +50,7 @@ def run(args):
     fits = all(totals[r] <= report["budget"].get(r, 0) for r in RESOURCES if totals[r])
     report["synth"] = {"family": YOSYS_FAMILY.get(target.family, target.family), "totals": totals, "fits": fits, "nodes": len(measured),
                        "skipped": result.skipped, "seconds": round(time.time() - start, 1)}
-    validate_report(report)
-    tmp = report_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(report_file)
-    render_report(report, args.build_dir)
+    save_report(report, args.build_dir)
     est = report["estimate"]["totals"]
     print(f"{args.build_dir}: Yosys {len(measured)} nodes"
           + (f" ({len(result.skipped)} skipped by the time budget: {', '.join(result.skipped[:5])})" if result.skipped else "")

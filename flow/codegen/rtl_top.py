@@ -14,14 +14,10 @@ from qonnx.custom_op.registry import getCustomOp
 from flow.codegen.network import Network
 from flow.errors import FlowError
 from flow.ir.ops.cpp import identifier
-from flow.ir.ops.rtl import RtlInstance, StreamPort, write_tables
+from flow.ir.ops.rtl import RtlInstance, StreamPort, sv_literal, write_tables
 
 TOP = "rubicon_top"
 ADAPTERS = "axis_adapters.sv"
-
-
-def _value(v) -> str:
-    return f'"{v}"' if isinstance(v, str) else str(int(v))
 
 
 def _wires(name: str, bits: int) -> list[str]:
@@ -74,7 +70,7 @@ def write_rtl(model: ModelWrapper, net: Network, out_dir: Path) -> list[str]:
         for tensor, port in zip(node.output, inst.outputs):
             conns += _ports("m", port, "t_" + identifier(tensor))
         params = dict(inst.params) | write_tables(inst, out_dir, "tables", identifier(node.name) + "_")
-        plist = ", ".join(f".{k}({_value(v)})" for k, v in params.items())
+        plist = ", ".join(f".{k}({sv_literal(v)})" for k, v in params.items())
         lines.append(f"    {inst.module} #({plist}) u_{identifier(node.name)} (.clk(clk), .rst_n(rst_n), "
                      f"{', '.join(conns)});")
         sources += [s for s in inst.sources if s not in sources]

@@ -40,10 +40,10 @@ from flow.hw import calibration as C
 from flow.hw import estimate as E
 from flow.hw.fold import dsp_port_bits
 from flow.ir.ops.base import DOMAIN, divisors
-from flow.ir.ops.resources import RESOURCES, acc_bound
+from flow.ir.ops.resources import acc_bound
 from flow.paths import REPO_ROOT
 from flow.sim.rtl_op import YOSYS_FAMILY
-from flow.sim.synth import _one as synthesize_cached
+from flow.sim.synth import synthesize_cached
 from flow.sim.synth import instance_key
 
 OPS = ("MVAU", "VVAU", "Thresholding", "ConvolutionInputGenerator1D", "FMPadding1D", "StreamingFIFO",

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from flow.codegen.compile import compile_program, run_cached
+from flow.codegen.compile import compile_program
 from flow.errors import FlowError
 from flow.numerics.dynamic_pool import DynamicPoolFormat, dynamic_pool_int, lut_index
 from flow.paths import REPO_ROOT
+from flow.sim.rtl_op import verilator_build
 
 HLS = REPO_ROOT / "hls"
 RTL = HLS / "rtl" / "dynamic_pool.sv"
 TB = HLS / "tests" / "tb_dynamic_pool.sv"
-TB_MAIN = HLS / "tests" / "tb_main.cpp"
 CPP_TEST = HLS / "tests" / "test_dynamic_pool.cpp"
 _LINE = re.compile(r"^cfg (\d+) (?:case (\d+) cycles|(stream_cycles|errors)) (-?\d+)\s*$")
 
@@ -189,16 +189,10 @@ def tb_top(configs: list[PoolConfig]) -> str:
 
 def build_verilator(configs: list[PoolConfig], build: Path, jobs: int = 2) -> Path:
     """One Verilator simulator holding every config (cached on the sources); its executable."""
-    if shutil.which("verilator") is None:
-        raise FlowError("verilator is not installed (apt-get install verilator)")
     build.mkdir(parents=True, exist_ok=True)
     top = build / "tb_top.sv"
     top.write_text(tb_top(configs))
-    sources = [RTL, TB, top, TB_MAIN]
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "tb_top", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-           "-CFLAGS", "-O1", "--Mdir", str(build / "obj"), "-o", "tb_dynamic_pool", *map(str, sources)]
-    return run_cached(cmd, sources, build / "obj" / "tb_dynamic_pool", build / "obj.hash", "verilator")
+    return verilator_build([RTL, TB, top], build / "obj", "tb_dynamic_pool", "verilator", jobs)
 
 
 def run_verilator(exe: Path, index: int, vectors: Path, log: Path) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 from flow.codegen.compile import run_cached
 from flow.errors import FlowError
 from flow.hw.vendor_reports import parse_yosys_stat
-from flow.ir.ops.rtl import RtlInstance, hex_lines, write_tables
+from flow.ir.ops.rtl import RtlInstance, hex_lines, sv_literal, write_tables
 from flow.paths import REPO_ROOT
 
 RTL_DIR = REPO_ROOT / "hls" / "rtl"
@@ -33,8 +33,16 @@ class RtlRun:
     latency: int                # first input handshake to first output handshake
 
 
-def _sv_value(v) -> str:
-    return f'"{v}"' if isinstance(v, str) else str(int(v))
+def verilator_build(sources: list[Path], obj_dir: Path, exe_name: str, what: str, jobs: int = 2) -> Path:
+    """One Verilator simulator of the testbench `tb_top` among `sources`, clocked by hls/tests/tb_main.cpp;
+    cached on the sources (tables are read by $readmemh when it runs, so they are not part of it)."""
+    if shutil.which("verilator") is None:
+        raise FlowError("verilator is not installed (apt-get install verilator)")
+    sources = [*sources, TB_MAIN]
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "-Wno-fatal", "-Wno-lint", "-Wno-style",
+           "--top-module", "tb_top", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+           "-CFLAGS", "-O1", "--Mdir", str(obj_dir), "-o", exe_name, *map(str, sources)]
+    return run_cached(cmd, sources, obj_dir / exe_name, obj_dir.with_suffix(".hash"), what)
 
 
 def _testbench(inst: RtlInstance, in_beats: list[int], out_beats: list[int], timeout: int) -> str:
@@ -68,7 +76,7 @@ def _testbench(inst: RtlInstance, in_beats: list[int], out_beats: list[int], tim
         conns += [f".m_{p.name}_tdata(m_{p.name}_tdata)", f".m_{p.name}_tvalid(m_{p.name}_tvalid)",
                   f".m_{p.name}_tready(m_{p.name}_tready)"]
     done = " && ".join([f"out{j}_idx >= {n}" for j, n in enumerate(out_beats)] or ["1"])
-    params = ", ".join(f".{k}({_sv_value(v)})" for k, v in inst.params.items())
+    params = ", ".join(f".{k}({sv_literal(v)})" for k, v in inst.params.items())
     lines += [f"    {inst.module} #({params}) dut (.clk(clk), .rst_n(rst_n), {', '.join(conns)});",
               "    always_ff @(posedge clk) begin",
               f"        if ({done}) begin",
@@ -89,8 +97,6 @@ def simulate(inst: RtlInstance, inputs: list[np.ndarray], out_beats: list[int], 
              timeout: int | None = None) -> RtlRun:
     """Run the twin on `inputs` (elements in stream order, one array per input port) until every
     output port has given `out_beats` beats; stall in 0..15 (chance stall/16 of a gap per port and cycle)."""
-    if shutil.which("verilator") is None:
-        raise FlowError("verilator is not installed (apt-get install verilator)")
     if len(inputs) != len(inst.inputs) or len(out_beats) != len(inst.outputs):
         raise FlowError(f"{inst.node}: {len(inputs)} inputs and {len(out_beats)} outputs given; the twin "
                         f"{inst.module} has {len(inst.inputs)} and {len(inst.outputs)}")
@@ -104,12 +110,8 @@ def simulate(inst: RtlInstance, inputs: list[np.ndarray], out_beats: list[int], 
     text = _testbench(local, [len(b) for b in beats], out_beats, timeout)
     if not tb.exists() or tb.read_text() != text:
         tb.write_text(text)
-    sources = [RTL_DIR / s for s in inst.sources] + [tb, TB_MAIN]
-    exe = work / "obj" / "tb_top"
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "tb_top", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O1",
-           "--Mdir", str(work / "obj"), "-o", "tb_top", *map(str, sources)]
-    run_cached(cmd, sources, exe, work / "obj.hash", f"verilator on {inst.module} ({inst.node})")
+    exe = verilator_build([RTL_DIR / s for s in inst.sources] + [tb], work / "obj", "tb_top",
+                          f"verilator on {inst.module} ({inst.node})")
     for j in range(len(inst.outputs)):
         (work / f"out{j}.hex").unlink(missing_ok=True)
     run = subprocess.run([str(exe.resolve()), f"+stall={stall}"], capture_output=True, text=True, cwd=work)

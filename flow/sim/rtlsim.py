@@ -4,24 +4,20 @@ chunk and first-chunk latency measured the way the C++ cycle simulation measures
 beats offered every cycle, output always ready).
 """
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from flow.codegen.compile import run_cached
 from flow.codegen.csim import compare_beats
 from flow.codegen.network import build_network
 from flow.codegen.rtl_top import TOP, write_rtl
 from flow.errors import FlowError
 from flow.ir.ops.rtl import hex_lines
-from flow.paths import REPO_ROOT
 from flow.sim.cyclesim import CycleReport
+from flow.sim.rtl_op import RTL_DIR, verilator_build
 
-RTL_DIR = REPO_ROOT / "hls" / "rtl"
-TB_MAIN = REPO_ROOT / "hls" / "tests" / "tb_main.cpp"
 _CHUNK = re.compile(r"^chunk (\d+) first_in (\d+) last_out (\d+)\s*$")
 
 
@@ -57,8 +53,6 @@ def _testbench(in_bits: int, n_in: int, beats_per_chunk_in: int, n_out: int, tim
 
 def run_rtlsim(build_dir: Path, jobs: int = 2) -> dict:
     """Build (cached) and run the whole-accelerator RTL on build_dir/vectors; the report dict."""
-    if shutil.which("verilator") is None:
-        raise FlowError("verilator is not installed (apt-get install verilator)")
     final = build_dir / "final.onnx"
     if not final.exists():
         raise FlowError(f"{build_dir}: no final.onnx; run rubicon build first")
@@ -73,13 +67,7 @@ def run_rtlsim(build_dir: Path, jobs: int = 2) -> dict:
     n_out = n_chunks * net.out_beats
     tb = work / "tb_top.sv"
     tb.write_text(_testbench(net.in_beat_bits, beats.size, per_chunk, n_out, timeout=200_000_000))
-    exe = work / "obj" / "tb_top"
-    files = sources + [work / f"{TOP}.sv", tb, TB_MAIN]
-    tables = sorted((work / "tables").glob("*.hex"))
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "tb_top", "-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O1",
-           "--Mdir", str(work / "obj"), "-o", "tb_top", *map(str, files)]
-    run_cached(cmd, files + tables, exe, work / "obj.hash", f"verilator on {build_dir}/rtl")
+    exe = verilator_build(sources + [work / f"{TOP}.sv", tb], work / "obj", "tb_top", f"verilator on {build_dir}/rtl", jobs)
     run = subprocess.run([str(exe.resolve())], capture_output=True, text=True, cwd=work)
     if run.returncode != 0 or "timeout" in run.stdout:
         raise FlowError(f"{build_dir}: the RTL co-simulation failed ({run.returncode}): {(run.stdout + run.stderr)[-2000:]}")

@@ -46,7 +46,8 @@ def instance_key(inst: RtlInstance, family: str) -> str:
     return h.hexdigest()
 
 
-def _one(inst: RtlInstance, work: Path, family: str, key: str) -> dict:
+def synthesize_cached(inst: RtlInstance, work: Path, family: str, key: str) -> dict:
+    """`synthesize`, unless work/figures.json holds the figures of the same key."""
     cache = work / "figures.json"
     if cache.exists():
         stored = json.loads(cache.read_text())
@@ -83,7 +84,7 @@ def synth_build(build_dir: Path, family: str, jobs: int = 2, budget_s: float | N
                 name, inst = queue.pop(0)
                 work = build_dir / "synth" / identifier(name)
                 work.mkdir(parents=True, exist_ok=True)
-                running[pool.submit(_one, inst, work, family, instance_key(inst, family))] = name
+                running[pool.submit(synthesize_cached, inst, work, family, instance_key(inst, family))] = name
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -86,6 +86,11 @@ def write_tables(inst: RtlInstance, root: Path, folder: str = "", prefix: str = 
     return params
 
 
+def sv_literal(value) -> str:
+    """A parameter value as SystemVerilog source: a string quoted, an integer as written."""
+    return f'"{value}"' if isinstance(value, str) else str(int(value))
+
+
 def hex_lines(values: np.ndarray, bits: int) -> str:
     """One element per line as $readmemh reads it (two's complement at `bits`)."""
     mask = (1 << bits) - 1
