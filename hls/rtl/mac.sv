@@ -1,5 +1,6 @@
-// What the mvau and vvau twins share: fabric multipliers (lut_mult) and the back end after the dot
-// products (mac_acc: accumulator, then thresholds or the raw sums). Ports and lanes: hls/rtl/README.md.
+// What the mvau and vvau twins share: their step counters (fold_counter), fabric multipliers
+// (lut_mult), the weight memory (rom) and the back end after the dot products (mac_acc:
+// accumulator, then thresholds or the raw sums). Ports and lanes: hls/rtl/README.md.
 
 // lut_mult: an A x B product in fabric logic (resType lut): the shift-and-add of A's partial
 // products, B's top bit weighing -2^(B_BITS-1) when B is signed. Written without `*` so that
@@ -102,5 +103,42 @@ module rom #(
         logic [WIDTH-1:0] mem [DEPTH];
         initial $readmemh(FILE, mem);
         always_ff @(posedge clk) if (en) data <= mem[addr];
+    end
+endmodule
+
+// fold_counter: the step counters of the mvau and vvau twins, advanced by every fired step: the
+// input fold in_f (0..IN_F-1: SIMD groups of a row, or kernel-tap groups), the output fold out_f
+// (0..OUT_F-1: PE groups of channels) and the tile out_f*IN_F + in_f (the weight word).
+// last_in marks a step that completes an output fold (step()'s `writing`).
+module fold_counter #(
+    parameter int IN_F = 1,
+    parameter int OUT_F = 1,
+    parameter int IW = IN_F > 1 ? $clog2(IN_F) : 1,
+    parameter int OW = OUT_F > 1 ? $clog2(OUT_F) : 1,
+    parameter int TW = IN_F * OUT_F > 1 ? $clog2(IN_F * OUT_F) : 1
+) (
+    input  logic          clk,
+    input  logic          rst_n,
+    input  logic          fire,
+    output logic [IW-1:0] in_f,
+    output logic [OW-1:0] out_f,
+    output logic [TW-1:0] tile,
+    output logic          last_in
+);
+    assign last_in = in_f == IW'(IN_F - 1);
+    always_ff @(posedge clk) begin
+        if (!rst_n) begin
+            in_f <= '0;
+            out_f <= '0;
+            tile <= '0;
+        end else if (fire) begin
+            tile <= tile == TW'(IN_F * OUT_F - 1) ? '0 : tile + 1'b1;
+            if (last_in) begin
+                in_f <= '0;
+                out_f <= out_f == OW'(OUT_F - 1) ? '0 : out_f + 1'b1;
+            end else begin
+                in_f <= in_f + 1'b1;
+            end
+        end
     end
 endmodule

@@ -65,15 +65,16 @@ module mvau #(
     logic [NFW-1:0] nf, nf1;
     logic [TW-1:0] tile;
     logic [SIMD*TI_BITS-1:0] x_in, x_buf;
-    logic take_in, first, last, valid1;
+    logic take_in, first, last, valid1, writing;
 
     wire en = !m_out_tvalid || m_out_tready;
     rom #(.WIDTH(WORD), .DEPTH(TILES), .STYLE(WEIGHT_STYLE), .FILE(WEIGHTS)) u_weights (
         .clk(clk), .en(en), .addr(tile), .data(w));
     wire reading = nf == '0;
-    wire writing = sf == SFW'(SF - 1);
     assign s_in_tready = en && reading;
     wire fire = en && (!reading || s_in_tvalid);
+    fold_counter #(.IN_F(SF), .OUT_F(NF)) u_folds (.clk(clk), .rst_n(rst_n), .fire(fire), .in_f(sf), .out_f(nf),
+        .tile(tile), .last_in(writing));
 
     always_ff @(posedge clk) begin
         if (fire && reading) inbuf[sf] <= s_in_tdata;
@@ -85,23 +86,8 @@ module mvau #(
             last <= writing;
             nf1 <= nf;
         end
-        if (!rst_n) begin
-            valid1 <= 1'b0;
-            sf <= '0;
-            nf <= '0;
-            tile <= '0;
-        end else begin
-            if (en) valid1 <= fire;
-            if (fire) begin
-                tile <= tile == TW'(TILES - 1) ? '0 : tile + 1'b1;
-                if (writing) begin
-                    sf <= '0;
-                    nf <= nf == NFW'(NF - 1) ? '0 : nf + 1'b1;
-                end else begin
-                    sf <= sf + 1'b1;
-                end
-            end
-        end
+        if (!rst_n) valid1 <= 1'b0;
+        else if (en) valid1 <= fire;
     end
     wire [SIMD*TI_BITS-1:0] x = take_in ? x_in : x_buf;
 

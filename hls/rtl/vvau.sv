@@ -49,14 +49,15 @@ module vvau #(
     logic [NFW-1:0] nf, nf1;
     logic [TW-1:0] tile;
     logic [PE*SIMD*TI_BITS-1:0] x;
-    logic first, last, valid1;
+    logic first, last, valid1, writing;
 
     wire en = !m_out_tvalid || m_out_tready;
     rom #(.WIDTH(PE*SIMD*W_BITS), .DEPTH(TILES), .STYLE(WEIGHT_STYLE), .FILE(WEIGHTS)) u_weights (
         .clk(clk), .en(en), .addr(tile), .data(w));
     assign s_in_tready = en;
     wire fire = en && s_in_tvalid;
-    wire writing = kf == KFW'(KF - 1);
+    fold_counter #(.IN_F(KF), .OUT_F(NF)) u_folds (.clk(clk), .rst_n(rst_n), .fire(fire), .in_f(kf), .out_f(nf),
+        .tile(tile), .last_in(writing));
 
     always_ff @(posedge clk) begin
         if (en) begin
@@ -65,23 +66,8 @@ module vvau #(
             last <= writing;
             nf1 <= nf;
         end
-        if (!rst_n) begin
-            valid1 <= 1'b0;
-            kf <= '0;
-            nf <= '0;
-            tile <= '0;
-        end else begin
-            if (en) valid1 <= fire;
-            if (fire) begin
-                tile <= tile == TW'(TILES - 1) ? '0 : tile + 1'b1;
-                if (writing) begin
-                    kf <= '0;
-                    nf <= nf == NFW'(NF - 1) ? '0 : nf + 1'b1;
-                end else begin
-                    kf <= kf + 1'b1;
-                end
-            end
-        end
+        if (!rst_n) valid1 <= 1'b0;
+        else if (en) valid1 <= fire;
     end
 
     // ---------------------------------------------------------------- stage 2: dot products
