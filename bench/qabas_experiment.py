@@ -12,10 +12,12 @@ reports/qabas/qabas.json, qabas.md and qabas.png (the Pareto front of the search
 built points on it).
 
 Every stage resumes: a search or training resumes from its checkpoint, a build from its manifest,
-and finished evaluations are read back from runs/qabas/.
+and finished evaluations are read back from runs/qabas/. `--only MODEL` searches (if searched) and
+trains one model and stops, so the long stages can run side by side or on a GPU (`--device cuda`,
+bench/gpu_session.py) and the rest resumes here from their files.
 
 Usage: python bench/qabas_experiment.py [--runs runs] [--datasets runs/kd_real runs/kd_sim]
-           [--search-steps 1500] [--epochs 3] [--tiny]
+           [--search-steps 1500] [--epochs 3] [--device cpu] [--only MODEL] [--tiny]
 """
 import argparse
 import json
@@ -42,6 +44,7 @@ CHUNK_LEN = 4200
 RATES = {"minion": MINION_SAMPLES_PER_S, "minion4x": 4 * MINION_SAMPLES_PER_S}
 REFERENCE = "rubicall_pynq"
 SPACE = MODELS_DIR / "search" / "pynq_default.yaml"
+NAMES = [f"ref_{REFERENCE}"] + [f"qabas_{tag}" for tag in RATES]
 
 
 def _run(*args) -> int:
@@ -59,7 +62,7 @@ def search(tag: str, rate: float, args, root: Path) -> dict:
     if not (out / "search.json").exists() or json.loads((out / "search.json").read_text())["steps"] < args.search_steps:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
-              *args.search_options)
+              "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device, *args.search_options)
     return json.loads((out / "search.json").read_text())
 
 
@@ -77,7 +80,7 @@ def train(name: str, yaml_path: Path, args, root: Path) -> Path:
     final = out / "model.pt"
     if not final.exists():
         _must("train", yaml_path, *args.datasets, "-o", out, "--epochs", args.epochs, "--seed", args.seed,
-              "--threads", args.threads, *args.train_options)
+              "--threads", args.threads, "--device", args.device, *args.train_options)
     return final
 
 
@@ -148,6 +151,8 @@ def main():
     ap.add_argument("--build-chunks", type=int, default=8)
     ap.add_argument("--reads", type=int, default=20, help="simulated lambda reads for the held-out accuracy")
     ap.add_argument("--eval-seed", type=int, default=2026)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where searches and trainings run")
+    ap.add_argument("--only", choices=NAMES, help="search (if searched) and train this model only, then stop")
     ap.add_argument("--report", type=Path, help="default reports/qabas (with --tiny: RUNS/qabas_tiny/report)")
     ap.add_argument("--tiny", action="store_true", help="a few steps of everything: checks the pipeline, not the result")
     args = ap.parse_args()
@@ -161,11 +166,19 @@ def main():
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rows, searches = [], {}
-    models = {f"ref_{REFERENCE}": (model_yaml(f"ref_{REFERENCE}", MODELS_DIR / f"{REFERENCE}.yaml", root), None)}
-    for tag, rate in RATES.items():
-        searches[tag] = search(tag, rate, args, root)
-        models[f"qabas_{tag}"] = (model_yaml(f"qabas_{tag}", Path(searches[tag]["derived"]), root), tag)
+    models = {}
+    for name in [args.only] if args.only else NAMES:
+        tag = name.removeprefix("qabas_") if name.startswith("qabas_") else None
+        if tag is None:
+            source = MODELS_DIR / f"{REFERENCE}.yaml"
+        else:
+            searches[tag] = search(tag, RATES[tag], args, root)
+            source = root / f"search_{tag}" / "derived.yaml"  # beside search.json, wherever the search ran
+        models[name] = (model_yaml(name, source, root), tag)
     trained = {name: train(name, path, args, root) for name, (path, _) in models.items()}
+    if args.only:
+        print(f"{args.only}: trained → {trained[args.only]}")
+        return
     for name, (path, own_tag) in models.items():
         accuracy = evaluate(name, trained[name], args, root)
         for tag, rate in RATES.items():

@@ -108,6 +108,24 @@ def test_resume_with_another_thread_count(dataset, tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without a GPU")
+def test_missing_gpu_is_one_clear_error_before_anything_is_written(dataset, tmp_path):
+    with pytest.raises(FlowError, match="--device cuda: no CUDA device"):
+        train(parse_model(TINY), dataset, tmp_path / "run", TrainConfig(epochs=1, batch_size=4, device="cuda"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_gpu_checkpoint_resumes_on_the_cpu(dataset, tmp_path):
+    """The device, like the thread count, is the machine's business (a lent GPU's run continues here)."""
+    spec = parse_model(TINY)
+    train(spec, dataset, tmp_path, TrainConfig(epochs=1, batch_size=4, max_steps=2, valid_chunks=4, threads=1))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    state["config"]["device"] = "cuda"
+    torch.save(state, tmp_path / "checkpoint.pt")
+    train(spec, dataset, tmp_path, TrainConfig(epochs=1, batch_size=4, max_steps=3, valid_chunks=4, threads=1))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
 def test_loss_goes_down(dataset, tmp_path):
     spec = parse_model(TINY)
     train(spec, dataset, tmp_path, TrainConfig(epochs=3, batch_size=4, log_every=5, lr=5e-3, warmup_steps=5, valid_chunks=4, threads=1))

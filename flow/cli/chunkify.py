@@ -16,6 +16,7 @@ from flow.data.read import ReadFailure
 from flow.errors import FlowError
 from flow.nn.checkpoint import load_model
 from flow.train.distill import teacher_targets
+from flow.train.trainer import training_device
 
 
 def add_arguments(p):
@@ -24,10 +25,12 @@ def add_arguments(p):
     p.add_argument("--chunk-len", type=int, default=4000, help="samples per chunk (default 4000)")
     p.add_argument("--teacher", help="model whose logits (and, for unlabelled reads, calls) become targets")
     p.add_argument("--max-chunks", type=int, help="stop after this many chunks")
+    p.add_argument("--device", default="cpu", help="where the teacher runs: cpu or cuda (default %(default)s)")
 
 
 def run(args):
     check_output(args.out)
+    training_device(args.device)  # a missing GPU fails before the reads are cut
     teacher = load_model(args.teacher)[0] if args.teacher else None  # a bad teacher fails before the reads are cut
     chunks, refs = [], []
     for path in expand_inputs(args.inputs):
@@ -52,7 +55,7 @@ def run(args):
                         "the reads are too short (try a smaller --chunk-len)")
     logits = None
     if teacher is not None:
-        logits, pseudo = teacher_targets(teacher, chunks)
+        logits, pseudo = teacher_targets(teacher, chunks, device=args.device)
         # A pseudo-labelled chunk with under a quarter of the usual ~1 base per 10 samples
         # is open pore, adapter or a stall, not strand: it would teach blanks, so drop it.
         keep = [r is not None or len(p) >= args.chunk_len // 40 for r, p in zip(refs, pseudo)]

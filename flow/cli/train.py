@@ -10,7 +10,7 @@ from flow.cli.common import check_output
 from flow.data.chunks import load_chunk_dataset
 from flow.nn.checkpoint import load_model
 from flow.nn.config import load_model_spec
-from flow.train.trainer import TrainConfig, train
+from flow.train.trainer import TrainConfig, train, training_device
 from flow.nn.transfer import matching_weights
 
 
@@ -31,7 +31,10 @@ def add_config_arguments(p, **defaults) -> None:
 
 
 def config_from(args) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    """The config of the options; a missing --device fails here, before anything is written."""
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    training_device(cfg.device)
+    return cfg
 
 
 def run(args):

@@ -24,7 +24,8 @@ def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: tor
     if not smoothing:
         smooth = log_probs.new_zeros(())
     elif bool((input_lengths < T).any()):  # padded rows (dynamic pooling): smooth the valid frames only
-        valid = (torch.arange(T)[:, None] < input_lengths.to(torch.int64)[None, :]).to(log_probs)  # [T, N]
+        frame = torch.arange(T, device=log_probs.device)[:, None]
+        valid = (frame < input_lengths.to(log_probs.device, torch.int64)[None, :]).to(log_probs)  # [T, N]
         weighted = (log_probs * smoothing_weights(C).to(log_probs)[None, None, :]).sum(-1)
         smooth = -(weighted * valid).sum() / (valid.sum().clamp(min=1) * C)
     else:

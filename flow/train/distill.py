@@ -33,14 +33,15 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     return temperature**2 * (kl * mask).sum() / mask.sum().clamp(min=1)
 
 
-def teacher_targets(teacher, chunks: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
+def teacher_targets(teacher, chunks: np.ndarray, batch_size: int = 32,
+                    device: str = "cpu") -> tuple[np.ndarray, list[np.ndarray]]:
     """Teacher logits [N, C, T'] (float16) and greedy pseudo-labels for every chunk."""
-    teacher.eval()
+    teacher.eval().to(device)
     logits, labels = [], []
     with torch.no_grad():
         for start in tqdm(range(0, len(chunks), batch_size), desc="teacher", unit="batch"):
             x = torch.from_numpy(np.asarray(chunks[start : start + batch_size], dtype=np.float32))[:, None, :]
-            out = teacher.logits(x)
+            out = teacher.logits(x.to(device)).cpu()
             logits.append(out.half().numpy())
             for lp in torch.log_softmax(out, dim=1).permute(0, 2, 1).numpy():
                 seq, _ = greedy_decode(lp)

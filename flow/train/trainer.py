@@ -46,6 +46,7 @@ class TrainConfig:
     threads: int = 2
     kd_alpha: float = 0.0          # weight of the distillation term (needs teacher_logits.npy in every dataset)
     kd_temperature: float = 2.0
+    device: str = "cpu"            # cpu or cuda: where the steps run (float sums differ in the last bits)
 
 
 class StepHook:
@@ -148,15 +149,16 @@ def _frame_mismatch(model, teacher, logits) -> str:
             "on the pseudo-labels alone (--kd-alpha 0)")
 
 
-def validate(model, data: _Data, batch_size: int) -> dict[str, float]:
+def validate(model, data: _Data, batch_size: int, device: torch.device = torch.device("cpu")) -> dict[str, float]:
     model.eval()
     losses, accs = [], []
     with torch.no_grad():
         for start in range(0, len(data.valid), batch_size):
             idx = data.valid[start : start + batch_size]
             x, y, lengths, _ = data.tensors(idx)
-            log_probs, frames = model.forward_with_lengths(x)
-            losses.append(float(ctc_loss(log_probs, y, lengths, frames)["ctc"]) * len(idx))
+            log_probs, frames = model.forward_with_lengths(x.to(device))
+            losses.append(float(ctc_loss(log_probs, y.to(device), lengths.to(device), frames)["ctc"]) * len(idx))
+            log_probs, frames = log_probs.cpu(), frames.cpu()
             for i in range(len(idx)):
                 call, _ = greedy_decode(log_probs[: frames[i], i].numpy())
                 accs.append(accuracy(call, decode_bases(y[i, : lengths[i]].numpy())))
@@ -180,6 +182,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     `init_weights` seeds the model before training (e.g. a teacher's matching tensors).
     """
     hook = hook or StepHook()
+    device = training_device(cfg.device)
     datasets = [Path(d) for d in (datasets if isinstance(datasets, list | tuple) else [datasets])]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -203,8 +206,9 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
                 or state.get("hook", {}) != hook.identity()):
             raise FlowError(f"{ckpt_path}: checkpoint was made with another model or config; use a new --out or delete it")
         model.load_state_dict(state["model"])
-    # Created after loading: Brevitas replaces some parameters (quantizer scales) on
-    # load_state_dict, and an optimizer made earlier would keep updating the old ones.
+    # Moved and then given its optimizer after loading: Brevitas replaces some parameters
+    # (quantizer scales) on load_state_dict, and an optimizer made earlier would keep updating the old ones.
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
@@ -229,7 +233,8 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
             hook.before_step(model, step)
-            losses = step_loss(model, *data.tensors(data.batch_indices(step)), cfg)
+            batch = [t if t is None else t.to(device) for t in data.tensors(data.batch_indices(step))]
+            losses = step_loss(model, *batch, cfg)
             optimizer.zero_grad()
             losses["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -244,7 +249,7 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
                                   "loss": mean[0], "ctc": mean[1], "smooth": mean[2], "kd": mean[3]})
                 bar.set_postfix(loss=f"{mean[0]:.3f}")
             if step % data.steps_per_epoch == 0 or step == last or hook.validate_at(step):
-                metrics = validate(model, data, cfg.batch_size)
+                metrics = validate(model, data, cfg.batch_size, device)
                 valid_log.append({"step": step, "epoch": step / data.steps_per_epoch, **metrics})
                 bar.write(f"step {step}: valid loss {metrics['valid_loss']:.3f}, "
                           f"accuracy median {100 * metrics['valid_accuracy_median']:.1f}%")
@@ -257,18 +262,30 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     plot_training(train_log.rows(), valid_log.rows(), out_dir / "training_curve.png", f"{spec.name} ({count_parameters(model):,} parameters)")
     final = out_dir / "model.pt"
     rows = valid_log.rows()
+    model.to("cpu")
     save_model(hook.finish(model), final, {"steps": step, "seed": cfg.seed, "datasets": [str(d) for d in datasets],
                               "valid_accuracy_median": float(rows[-1]["valid_accuracy_median"]) if rows else None})
     return final
 
 
 def _resumable(config: dict) -> dict:
-    """The settings a resumed run must share with the run it continues (max_steps may grow, and
-    the thread count is the machine's business: it changes speed, not the arithmetic).
+    """The settings a resumed run must share with the run it continues (max_steps may grow; the
+    thread count and the device are the machine's business: they change speed and the last bits
+    of float sums, not the recipe).
 
     Settings added since the checkpoint was written count at their defaults.
     """
-    return {k: v for k, v in (asdict(TrainConfig()) | config).items() if k not in ("max_steps", "threads")}
+    return {k: v for k, v in (asdict(TrainConfig()) | config).items() if k not in ("max_steps", "threads", "device")}
+
+
+def training_device(name: str) -> torch.device:
+    """The device named by --device, or a clear error where it does not exist."""
+    if name not in ("cpu", "cuda"):
+        raise FlowError(f"--device {name!r}: choose cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FlowError("--device cuda: no CUDA device is available (torch was built without CUDA, or no GPU is "
+                        "visible); use --device cpu")
+    return torch.device(name)
 
 
 def _describe(spec: ModelSpec, cfg: TrainConfig, datasets, model, hook: StepHook) -> str:
