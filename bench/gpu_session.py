@@ -70,8 +70,8 @@ def jobs(plan: dict, runs: Path, data: list, device: str) -> dict:
          "--search-steps", plan["qabas_search_steps"], "--epochs", plan["qabas_epochs"], "--threads", "2"]
     bonito, student = runs / "bonito_s_kd", runs / "skipclip_bonito_s"
     return {
-        "skipclip_more": [[*RUBICON, "train", "models/skipclip_sbonito.yaml", *data, "-o", runs / "skipclip_more",
-                           "--init", "models/skipclip_sbonito.pt", *kd, "--lr", "5e-4", "--warmup-steps", "50",
+        "skipclip_more": [[*RUBICON, "train", "models/skipclip_sbonito.yaml", *data, "-o", runs / plan["skipclip_out"],
+                           "--init", plan["skipclip_init"], *kd, "--lr", "5e-4", "--warmup-steps", "50",
                            "--epochs", plan["skipclip_epochs"], "--seed", "6", *common, *plan.get("skipclip_extra", [])]],
         "bonito_s": [[*RUBICON, "train", "bonito_s", *data, "-o", bonito, *kd, "--lr", "2e-3", "--warmup-steps", "100",
                       "--epochs", plan["bonito_epochs"], "--seed", "1", *common],
@@ -87,13 +87,15 @@ def make_data(runs: Path, device: str, log_dir: Path) -> list[Path]:
 
     real, sim = runs / "kd_real", runs / "kd_sim"
     if not (runs / "sim_kd" / "truth.hdf5").exists():
-        sh([*RUBICON, "simulate", "--random-genome", "2000000", "-n", "400", "--seed", "12", "-o", runs / "sim_kd"],
+        sh([*RUBICON, "simulate", "--random-genome", "2000000", "-n", "400", "--seed", "12", "--no-pod5", "-o", runs / "sim_kd"],
            log_dir / "simulate.log").wait()
     procs = [sh([*RUBICON, "chunkify", src, "--teacher", "teacher_sbonito", "-o", out, "--device", device],
                 log_dir / f"chunkify_{out.name}.log") for src, out in
              ((data_file(UNLABELLED), real), (runs / "sim_kd" / "truth.hdf5", sim)) if not (out / "chunks.npy").exists()]
     if any(p.wait() for p in procs):
-        raise SystemExit(f"chunkify failed: see {log_dir}")
+        for log in sorted(log_dir.glob("*.log")):
+            print(f"== {log.name}\n{log.read_text(errors='replace')[-1500:]}")
+        raise SystemExit(f"making the datasets failed: logs above and in {log_dir}")
     return [real, sim]
 
 
@@ -125,6 +127,10 @@ def main():
     ap.add_argument("--budget-s", type=float, default=470, help="wall time for everything, data to archives")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--plan", type=json.loads, help="sizes as JSON (size()'s keys): skip the probe")
+    ap.add_argument("--jobs", nargs="+", help="run only these jobs (skipclip_more, bonito_s, ref_rubicall_pynq, qabas_*)")
+    ap.add_argument("--skipclip-init", default="models/skipclip_sbonito.pt", help="the SkipClip student to continue")
+    ap.add_argument("--skipclip-out", default="skipclip_more", help="its training folder under RUNS")
     args = ap.parse_args()
     start = time.time()
     deadline = start + args.budget_s - 25  # leaves the archives their time
@@ -134,9 +140,35 @@ def main():
     data = make_data(runs, args.device, logs)
     print(f"data ready at {time.time() - start:.0f} s", flush=True)
 
-    # probe: every job's first command, a few steps, side by side (as they will run)
+    stage = {"skipclip_init": args.skipclip_init, "skipclip_out": args.skipclip_out}
+    if args.plan:
+        rates, plan = {}, {k: (v if isinstance(v, list) else str(v)) for k, v in args.plan.items()}
+    else:
+        rates, plan = probe_and_size(runs, data, logs, args, start, deadline, stage)
+    plan |= stage
+    (args.out / "plan.json").write_text(json.dumps({"rates": rates, "plan": plan, "device": args.device}, indent=1))
+    print(f"plan: {plan}", flush=True)
+
+    todo = {k: v for k, v in jobs(plan, runs, data, args.device).items() if not args.jobs or k in args.jobs}
+    running = {name: sh(chain(*cmds), logs / f"{name}.log", deadline) for name, cmds in todo.items()}
+    codes = {name: p.wait() for name, p in running.items()}
+    print(f"exit codes: {codes} at {time.time() - start:.0f} s", flush=True)
+    (args.out / "plan.json").write_text(json.dumps({"rates": rates, "plan": plan, "device": args.device,
+                                                    "exit_codes": codes, "seconds": time.time() - start}, indent=1))
+    archives = {"skipclip_more.tgz": [args.skipclip_out], "bonito_s.tgz": ["bonito_s_kd", "skipclip_bonito_s"],
+                "qabas.tgz": ["qabas"], "logs.tgz": ["gpu_logs"]}
+    for archive, dirs in archives.items():
+        with tarfile.open(args.out / archive, "w:gz") as tar:
+            for d in dirs:
+                if (runs / d).exists():
+                    tar.add(runs / d, arcname=d)
+    print(f"archives in {args.out} at {time.time() - start:.0f} s", flush=True)
+
+
+def probe_and_size(runs: Path, data: list, logs: Path, args, start: float, deadline: float, stage: dict):
+    """Every job's first command for a few steps, side by side (as they will run); sizes from their rates."""
     probe_plan = {"skipclip_epochs": "1", "bonito_epochs": "1", "clip_epochs": "1", "clip_stride": "0.2ep",
-                  "qabas_search_steps": str(QABAS_STEPS), "qabas_epochs": str(QABAS_EPOCHS)}
+                  "qabas_search_steps": str(QABAS_STEPS), "qabas_epochs": str(QABAS_EPOCHS), **stage}
     probe_runs = runs / "gpu_probe"
     probe = jobs(probe_plan, probe_runs, data, args.device)
     probes = {"skipclip_more": probe["skipclip_more"][0], "bonito_s": probe["bonito_s"][0],
@@ -150,24 +182,7 @@ def main():
         p.wait()
     rates = {k: rate(logs / f"probe_{k}.log") for k in probes}
     print(f"probe rates (steps/s): {rates} at {time.time() - start:.0f} s", flush=True)
-    plan = size(deadline - time.time(), rates)
-    (args.out / "plan.json").write_text(json.dumps({"rates": rates, "plan": plan, "device": args.device}, indent=1))
-    print(f"plan: {plan}", flush=True)
-
-    running = {name: sh(chain(*cmds), logs / f"{name}.log", deadline)
-               for name, cmds in jobs(plan, runs, data, args.device).items()}
-    codes = {name: p.wait() for name, p in running.items()}
-    print(f"exit codes: {codes} at {time.time() - start:.0f} s", flush=True)
-    (args.out / "plan.json").write_text(json.dumps({"rates": rates, "plan": plan, "device": args.device,
-                                                    "exit_codes": codes, "seconds": time.time() - start}, indent=1))
-    archives = {"skipclip_more.tgz": ["skipclip_more"], "bonito_s.tgz": ["bonito_s_kd", "skipclip_bonito_s"],
-                "qabas.tgz": ["qabas"], "logs.tgz": ["gpu_logs"]}
-    for archive, dirs in archives.items():
-        with tarfile.open(args.out / archive, "w:gz") as tar:
-            for d in dirs:
-                if (runs / d).exists():
-                    tar.add(runs / d, arcname=d)
-    print(f"archives in {args.out} at {time.time() - start:.0f} s", flush=True)
+    return rates, size(deadline - time.time(), rates)
 
 
 if __name__ == "__main__":

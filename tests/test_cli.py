@@ -19,6 +19,22 @@ def test_help_lists_the_stages():
         assert command in out
 
 
+def test_a_stage_imports_only_its_own_tools():
+    """`rubicon train` on a machine without the ONNX tooling (a lent GPU) must not import the exporter."""
+    code = ("import sys; from flow.cli import main\n"
+            "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('qonnx' in sys.modules, 'flow.cli.export' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out[-2:] == ["False", "False"]
+
+
+def test_simulate_without_pod5(shared, tmp_path):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--random-genome", "20000", "-n", "2", "--no-pod5", "-o", out, "--seed", "3"]) == 0
+    assert {p.name for p in out.iterdir()} == {"truth.fasta", "truth.hdf5", "reads.tsv", "simulation.yaml"}
+    assert main(["chunkify", out / "truth.hdf5", "-o", tmp_path / "chunks", "--chunk-len", "2000"]) == 0
+
+
 @pytest.fixture(scope="module")
 def lambda_sim(tmp_path_factory, shared):
     out = tmp_path_factory.mktemp("sim") / "lambda"

@@ -8,13 +8,15 @@ from flow.errors import FlowError
 COMMANDS = ("simulate", "chunkify", "train", "skipclip", "search", "basecall", "evaluate", "realism", "export", "lower", "build", "csim", "cyclesim", "rtlsim", "synth", "report")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of `only` (a command imports just its own stage: `rubicon
+    train` needs no ONNX tooling, and starts faster)."""
     from importlib import import_module
 
     parser = argparse.ArgumentParser(prog="rubicon", description="Hardware co-design flow for nanopore basecallers.")
     parser.add_argument("--version", action="version", version=f"rubicon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [only] if only else COMMANDS:
         module = import_module(f"flow.cli.{name}")
         p = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__)
         module.add_arguments(p)
@@ -23,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     try:
         return args.run(args) or 0
     except FlowError as exc:

@@ -25,6 +25,8 @@ def add_arguments(p):
     p.add_argument("-n", "--reads", type=int, default=20, help="number of reads (default 20)")
     p.add_argument("-o", "--out", required=True, type=Path, help="output directory")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-pod5", action="store_true", help="skip DIR/reads.pod5 (training needs only truth.hdf5; "
+                   "for machines without the pod5 package)")
     p.add_argument("--pore-model", type=Path, help=f"k-mer model (default $RUBICON_DATA/{PORE_MODEL})")
     for f in fields(SimConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default %(default)s)")
@@ -41,7 +43,8 @@ def run(args):
     sims = list(tqdm(simulate_genome(genome, args.reads, model, cfg, args.seed), total=args.reads, desc="simulate", unit="read"))
     reads = [s.read for s in sims]
     with staged_output(args.out) as out:
-        write_pod5(out / "reads.pod5", reads)
+        if not args.no_pod5:
+            write_pod5(out / "reads.pod5", reads)
         write_mapped_signal(out / "truth.hdf5", reads)
         write_fasta(out / "truth.fasta", {r.read_id: r.reference for r in reads})
         keys = list(sims[0].params)

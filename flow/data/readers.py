@@ -109,9 +109,10 @@ def _checked(read: Read, path: Path) -> Read | ReadFailure:
     return read
 
 
-def _hdf5(path: Path):
+def _hdf5(path: Path, vbz: bool = True):
     import h5py
-    import vbz_h5py_plugin  # noqa: F401  registers the VBZ filter that MinKNOW FAST5 files use
+    if vbz:
+        import vbz_h5py_plugin  # noqa: F401  registers the VBZ filter that MinKNOW FAST5 files use
 
     try:
         return h5py.File(path, "r")
@@ -159,7 +160,7 @@ def _fast5(path: Path) -> Iterator[Read | ReadFailure]:
 
 
 def _mapped(path: Path) -> Iterator[Read | ReadFailure]:
-    with _hdf5(path) as f:
+    with _hdf5(path, vbz=False) as f:  # Taiyaki/h5py files: no VBZ filter
         if "Reads" not in f:
             raise ValueError("no /Reads group: not a Taiyaki mapped-signal file")
         alphabet = _attr_str(f.attrs.get("alphabet", BASES))

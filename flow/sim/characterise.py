@@ -97,13 +97,16 @@ def _fold(rng, size: int, cap: int) -> int:
 # Each sampler draws one point of its op's grid for a given style: (node attributes and shapes as
 # plain JSON, the builder's arguments). Weights and thresholds are drawn when the node is built.
 
-MAX_LUT_PRODUCT_BITS = 512  # Σ W·A over the fabric multipliers of a point: Yosys (abc) time grows with it
-MAX_DSP_LANES = 64
+# Σ W·A over the fabric multipliers of a point (Yosys/abc time grows with it), and PE·SIMD of a DSP
+# point: wide enough to hold the folds builds choose (rubicall_pynq: fabric MVAUs of PE 2 × SIMD 32
+# at 4×4 to 6×4 bits, 1,024–1,536 product bits; a DSP MVAU of PE 8 × SIMD 32), which the factors
+# would otherwise be extrapolated to.
+MAX_LUT_PRODUCT_BITS = 2048
+MAX_DSP_LANES = 256
 
 
 def _lanes(res: str, w: int, a: int) -> int:
-    """The most PE·SIMD lanes a point may have: a sweep of ~15 minutes on two cores (a 32-lane 8×5-bit
-    fabric MVAU alone takes a minute)."""
+    """The most PE·SIMD lanes a point may have (the caps above bound each point's Yosys time)."""
     return MAX_DSP_LANES if res == "dsp" else max(1, MAX_LUT_PRODUCT_BITS // (w * a))
 
 
