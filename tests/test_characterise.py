@@ -195,9 +195,22 @@ def test_points_are_deterministic_and_extend():
     longer = {(p.op_type, p.index): p.params for p in K.sample_points(5, seed=0)}
     assert all(longer[p.op_type, p.index] == p.params for p in a)      # more points keep the first ones
     assert [p.params for p in K.sample_points(3, seed=1)] != [p.params for p in a]
-    assert sum(p.op_type == "MVAU" for p in a) == 6 and {p.params["resType"] for p in a if p.op_type == "MVAU"} == {"lut", "dsp"}
+    assert sum(p.op_type == "MVAU" for p in a) == 12 and {p.params["resType"] for p in a if p.op_type == "MVAU"} == {"lut", "dsp"}
     with pytest.raises(FlowError, match="no grid for op type 'LabelSelect'"):
         K.sample_points(1, ops=("LabelSelect",))
+
+
+def test_grid_holds_the_board_builds_folds():
+    """rubicall_pynq's fabric MVAUs fold PE 2 × SIMD 32 at 6×4 bits (64 lanes) and its DSP MVAU PE 8 ×
+    SIMD 32 (256 lanes): the sampler's lane caps must reach them, else their factors are extrapolated."""
+    assert K._lanes("lut", 6, 4) >= 2 * 32 and K._lanes("lut", 4, 4) >= 2 * 32 and K._lanes("dsp", 6, 4) >= 8 * 32
+
+
+def test_written_metrics_only_theirs():
+    f = C.Factor(2.0, 3, ("yosys",))
+    cal = C.Calibration({"MVAU": {"lut": f, "bram18": f}, "VVAU": {"bram18": f}, "MVAU[lut,search]": {"ff": f}}, "pynq-z2")
+    got = K.only_metrics(cal, ("lut", "ff"))
+    assert got.factors == {"MVAU": {"lut": f}, "MVAU[lut,search]": {"ff": f}} and got.target == "pynq-z2"
 
 
 def test_every_style_group_has_held_out_points():
