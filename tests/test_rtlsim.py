@@ -84,3 +84,39 @@ def test_synth_measures_every_node_of_a_build(tiny_build, tmp_path, monkeypatch)
     from flow.sim.synth import synth_build
     again = synth_build(tmp_path / "build", "zynq-7000", progress=False)
     assert all(n["cached"] for n in again.nodes.values())
+
+
+def test_synth_calibration_update_fits_the_measured_nodes_and_keeps_the_rest(tiny_build, tmp_path):
+    """Nodes measured at exactly twice their raw LUT estimate give a LUT factor of 2 per op type (with
+    at least 3 nodes: fewer have nothing to check a factor on); stored factors of op types the build
+    does not contain stay as they were."""
+    import yaml
+
+    from flow.cli.synth import update_calibration
+    from flow.hw.calibration import load_calibration
+    from flow.hw.targets import load_target
+
+    cfg, _ = tiny_build
+    report = json.loads((cfg.build_dir / "report.json").read_text())
+    for row in report["nodes"]:
+        row["measured"] = {"lut": 2 * row["estimate"]["lut"], "ff": row["estimate"]["ff"] or 1,
+                           "bram18": row["estimate"]["bram18"]}
+    build = tmp_path / "build"
+    shutil.copytree(cfg.build_dir, build)
+    out = build / "calibration.yaml"  # a build's own file: the test leaves targets/ alone
+    update_calibration(build, report, load_target("pynq-z2"), out)
+    written = yaml.safe_load(out.read_text())["factors"]
+    counts = {}
+    for row in report["nodes"]:
+        if row["estimate"]["lut"] > 0:
+            counts[row["op_type"]] = counts.get(row["op_type"], 0) + 1
+    fitted = [op for op, n in counts.items() if n >= 3]
+    assert fitted
+    for op in fitted:
+        assert written[op]["lut"]["factor"] == pytest.approx(2.0, rel=1e-4)
+        assert written[op]["lut"].get("offset", 0.0) == pytest.approx(0.0, abs=1e-3)
+    stored = load_calibration("pynq-z2").factors
+    untouched = [k for k in stored if k.split("[")[0] not in counts]
+    assert untouched
+    for key in untouched:
+        assert {m: f["factor"] for m, f in written[key].items()} == {m: f.factor for m, f in stored[key].items()}

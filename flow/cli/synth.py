@@ -3,6 +3,11 @@
 `synth_xilinx` (xc7 for Zynq-7000, xcup for UltraScale+) per node out of context, in parallel and
 cached by the twin's parameters (<build>/synth/); LUT/FF/BRAM18/DSP per node and FIFO go into
 report.json (`measured`) beside each estimate, with the totals and whether they fit the board.
+`--update-calibration` closes the loop for the board: resource factors per op type and style fitted
+from this build's measured nodes (each kept only where, leave-one-out, it predicts them better than
+the raw estimate, or a style better than its op type's factor) are laid over the target's
+calibration (the sweep's factors stay for what the build does not contain), so the next
+`rubicon build` folds for what Yosys counts.
 """
 import time
 from pathlib import Path
@@ -16,6 +21,8 @@ def add_arguments(p):
     p.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
     p.add_argument("--budget-s", type=float, default=None,
                    help="stop launching new nodes after this many seconds (the rest are listed as skipped)")
+    p.add_argument("--update-calibration", action="store_true",
+                   help="fit LUT/FF/BRAM18 factors from this build's measured nodes into targets/<target>.calibration.yaml")
 
 
 def _measured(figures: dict) -> dict:
@@ -50,6 +57,8 @@ def run(args):
     fits = all(totals[r] <= report["budget"].get(r, 0) for r in RESOURCES if totals[r])
     report["synth"] = {"family": YOSYS_FAMILY.get(target.family, target.family), "totals": totals, "fits": fits, "nodes": len(measured),
                        "skipped": result.skipped, "seconds": round(time.time() - start, 1)}
+    if args.update_calibration:
+        report["synth"]["calibration"] = update_calibration(args.build_dir, report, target)
     save_report(report, args.build_dir)
     est = report["estimate"]["totals"]
     print(f"{args.build_dir}: Yosys {len(measured)} nodes"
@@ -57,3 +66,34 @@ def run(args):
           + "; " + ", ".join(f"{r.upper()} {totals[r]:,} (estimate {est[r]:,.0f})" for r in ("lut", "ff", "bram18", "dsp"))
           + f"; {'fits' if fits else 'does NOT fit'} {report['target']}")
     return 0 if not result.skipped else 1
+
+
+def update_calibration(build_dir: Path, report: dict, target, path: Path | None = None) -> dict:
+    """Fit resource factors from the measured nodes of this build (raw estimate vs Yosys, per op type
+    and style; `fit_factors(select=True)` keeps what beats the raw estimate leave-one-out) and lay them
+    over the target's file (or `path`)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from flow.errors import FlowError
+    from flow.hw import estimate as E
+    from flow.hw.calibration import fit_factors, load_calibration, save_calibration
+
+    from flow.hw.targets import TARGETS_DIR
+
+    if path is None and target.source is not None and Path(target.source).resolve().parent != TARGETS_DIR.resolve():
+        raise FlowError(f"--update-calibration stores factors in targets/ for a shipped target; {target.source} is not one")
+    model = ModelWrapper(str(build_dir / "final.onnx"))
+    uram = target.resources.get("uram", 0) > 0
+    measured = {row["name"]: row["measured"] for row in report["nodes"] if row.get("measured")}
+    records = []
+    for node in model.graph.node:
+        if node.name not in measured or node.op_type == "StreamingFIFO":
+            continue
+        op_type, params = E.node_params(model, node, uram=uram)
+        records.append({"node": node.name, "op_type": op_type, "style": E.op_class(op_type).style_key(params),
+                        "estimate": E.estimate(op_type, **params).as_dict(), "source": "yosys",
+                        "measured": {k: measured[node.name][k] for k in ("lut", "ff", "bram18")}})
+    fitted = fit_factors(records, target=target.name, metrics=("lut", "ff", "bram18"), offsets=True, select=True)
+    stored = load_calibration(target.name)
+    path = save_calibration(stored.merged(fitted), path or target.name)
+    return {"file": str(path), "factors": sorted(fitted.factors), "nodes": len(records)}
