@@ -53,6 +53,7 @@ def run(args):
     for row in report.get("fifos", []):
         if fifo_of.get(row["name"]) in measured:
             row["measured"] = {k: v for k, v in measured[fifo_of[row["name"]]].items() if k != "lut_memory"}
+    add_resource_errors(report)
     totals = {r: sum(m[r] for m in measured.values()) for r in RESOURCES}
     fits = all(totals[r] <= report["budget"].get(r, 0) for r in RESOURCES if totals[r])
     report["synth"] = {"family": YOSYS_FAMILY.get(target.family, target.family), "totals": totals, "fits": fits, "nodes": len(measured),
@@ -97,3 +98,24 @@ def update_calibration(build_dir: Path, report: dict, target, path: Path | None 
     stored = load_calibration(target.name)
     path = save_calibration(stored.merged(fitted), path or target.name)
     return {"file": str(path), "factors": sorted(fitted.factors), "nodes": len(records)}
+
+
+def add_resource_errors(report: dict) -> None:
+    """Per op type, the mean relative error of the raw estimate (before) and of the calibrated one
+    the folding used (after) against Yosys, beside the cycle errors in the report's calibration."""
+    errs = {}
+    for row in report["nodes"]:
+        measured = row.get("measured")
+        if not measured:
+            continue
+        for metric in ("lut", "ff", "bram18", "dsp"):
+            if measured.get(metric, 0) > 0:
+                pair = errs.setdefault(row["op_type"], {}).setdefault(metric, ([], []))
+                for k, source in enumerate((row["estimate"], row.get("calibrated") or row["estimate"])):
+                    pair[k].append(abs(source.get(metric, 0) - measured[metric]) / measured[metric])
+    cal = report.get("calibration") or {"file": None, "error_before": {}, "error_after": {}}
+    for op, per in errs.items():
+        for metric, (before, after) in per.items():
+            cal.setdefault("error_before", {}).setdefault(op, {})[metric] = round(sum(before) / len(before), 6)
+            cal.setdefault("error_after", {}).setdefault(op, {})[metric] = round(sum(after) / len(after), 6)
+    report["calibration"] = cal

@@ -502,7 +502,9 @@ def _calibration_section(report: dict) -> list[str]:
         return out + ["No measured figures to compare yet.", ""]
     rows = [[f"`{op}`", LABEL.get(m, m), _frac(before.get(op, {}).get(m)), _frac(after.get(op, {}).get(m))]
             for op, m in keys]
-    out += ["Mean relative error |estimate − measured| / measured, per op type and metric:", ""]
+    out += ["Mean relative error |estimate − measured| / measured, per op type and metric (cycles: the "
+            "cycle simulation; resources: Yosys, before = the raw formula, after = the calibrated figure the "
+            "folding used):", ""]
     return out + _table(["op type", "metric", "error before", "error after"], rows) + [""]
 
 

@@ -175,6 +175,11 @@ SCHEMA = Field("object", "report.json", fields={
         "nodes": Field("int", "Nodes synthesised", "nodes", minimum=0),
         "skipped": Field("array", "Nodes not synthesised within the time budget", items=Field("string", "node")),
         "seconds": Field("number", "Wall time (cached nodes cost nothing)", "s", required=False, minimum=0),
+        "calibration": Field("object", "Factors written by `rubicon synth --update-calibration`", required=False, fields={
+            "file": Field("string", "The target's calibration file"),
+            "factors": Field("array", "Op types and styles fitted from this build", items=Field("string", "key")),
+            "nodes": Field("int", "Measured nodes fitted", "nodes", minimum=0),
+        }),
     }),
     "rtlsim": Field("object", "Verilator co-simulation of the whole accelerator as RTL twins (hls/rtl/, `rubicon "
                               "rtlsim`), on the build's vectors (absent: not run)", required=False, fields={
