@@ -114,7 +114,14 @@ def test_synth_calibration_update_fits_the_measured_nodes_and_keeps_the_rest(tin
     assert fitted
     for op in fitted:
         assert written[op]["lut"]["factor"] == pytest.approx(2.0, rel=1e-4)
-        assert written[op]["lut"].get("offset", 0.0) == pytest.approx(0.0, abs=1e-3)
+        assert "offset" not in written[op]["lut"]
+    # measured = 3·estimate − 40: an affine fit would give small nodes a negative cost, floored to 0,
+    # and the search no gradient from them; the build's factors are pure factors
+    for row in report["nodes"]:
+        row["measured"]["lut"] = max(1, 3 * row["estimate"]["lut"] - 40)
+    refitted = update_calibration(build, report, load_target("pynq-z2"), out)["factors"]
+    written = yaml.safe_load(out.read_text())["factors"]
+    assert refitted and all("offset" not in written[key].get("lut", {}) for key in refitted)
     stored = load_calibration("pynq-z2").factors
     untouched = [k for k in stored if k.split("[")[0] not in counts]
     assert untouched

@@ -94,7 +94,9 @@ def update_calibration(build_dir: Path, report: dict, target, path: Path | None 
         records.append({"node": node.name, "op_type": op_type, "style": E.op_class(op_type).style_key(params),
                         "estimate": E.estimate(op_type, **params).as_dict(), "source": "yosys",
                         "measured": {k: measured[node.name][k] for k in ("lut", "ff", "bram18")}})
-    fitted = fit_factors(records, target=target.name, metrics=("lut", "ff", "bram18"), offsets=True, select=True)
+    # factors alone: an offset fitted on a board's large nodes goes negative and zeroes small ones
+    # (the search's candidates), which would leave their cost flat and the hardware term blind
+    fitted = fit_factors(records, target=target.name, metrics=("lut", "ff", "bram18"), select=True)
     stored = load_calibration(target.name)
     path = save_calibration(stored.merged(fitted), path or target.name)
     return {"file": str(path), "factors": sorted(fitted.factors), "nodes": len(records)}
