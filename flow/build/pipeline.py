@@ -60,9 +60,9 @@ class Build:
     @property
     def shipped_target(self) -> bool:
         """A target of targets/ (it has a stored calibration); else a target file of the user's."""
-        from flow.hw.targets import TARGETS_DIR
+        from flow.hw.targets import is_shipped
 
-        return self.target.source is None or Path(self.target.source).resolve().parent == TARGETS_DIR.resolve()
+        return is_shipped(self.target)
 
     def calibration(self):
         """The target's stored calibration (factors of 1.0 for a target file of the user's)."""

@@ -78,10 +78,9 @@ def update_calibration(build_dir: Path, report: dict, target, path: Path | None 
     from flow.errors import FlowError
     from flow.hw import estimate as E
     from flow.hw.calibration import fit_factors, load_calibration, save_calibration
+    from flow.hw.targets import is_shipped
 
-    from flow.hw.targets import TARGETS_DIR
-
-    if path is None and target.source is not None and Path(target.source).resolve().parent != TARGETS_DIR.resolve():
+    if path is None and not is_shipped(target):
         raise FlowError(f"--update-calibration stores factors in targets/ for a shipped target; {target.source} is not one")
     model = ModelWrapper(str(build_dir / "final.onnx"))
     uram = target.resources.get("uram", 0) > 0
@@ -105,19 +104,16 @@ def update_calibration(build_dir: Path, report: dict, target, path: Path | None 
 def add_resource_errors(report: dict) -> None:
     """Per op type, the mean relative error of the raw estimate (before) and of the calibrated one
     the folding used (after) against Yosys, beside the cycle errors in the report's calibration."""
-    errs = {}
-    for row in report["nodes"]:
-        measured = row.get("measured")
-        if not measured:
-            continue
-        for metric in ("lut", "ff", "bram18", "dsp"):
-            if measured.get(metric, 0) > 0:
-                pair = errs.setdefault(row["op_type"], {}).setdefault(metric, ([], []))
-                for k, source in enumerate((row["estimate"], row.get("calibrated") or row["estimate"])):
-                    pair[k].append(abs(source.get(metric, 0) - measured[metric]) / measured[metric])
+    from flow.hw.calibration import estimate_error
+
+    rows = [row for row in report["nodes"] if row.get("measured")]
+
+    def records(figure: str) -> list[dict]:
+        return [{"node": row.get("name", "?"), "op_type": row["op_type"], "source": "yosys",
+                 "estimate": row.get(figure) or row["estimate"], "measured": row["measured"]} for row in rows]
+
     cal = report.get("calibration") or {"file": None, "error_before": {}, "error_after": {}}
-    for op, per in errs.items():
-        for metric, (before, after) in per.items():
-            cal.setdefault("error_before", {}).setdefault(op, {})[metric] = round(sum(before) / len(before), 6)
-            cal.setdefault("error_after", {}).setdefault(op, {})[metric] = round(sum(after) / len(after), 6)
+    for key, figure in (("error_before", "estimate"), ("error_after", "calibrated")):
+        for op, per in estimate_error(records(figure)).items():
+            cal.setdefault(key, {}).setdefault(op, {}).update(per)
     report["calibration"] = cal

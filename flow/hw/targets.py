@@ -76,6 +76,11 @@ def load_target(name_or_path) -> Target:
     return parse_target(data, path)
 
 
+def is_shipped(target: "Target") -> bool:
+    """A target of targets/ (it has a stored calibration); else a target file of the user's."""
+    return target.source is None or Path(target.source).resolve().parent == TARGETS_DIR.resolve()
+
+
 def parse_target(data: dict, source: Path | str = "<dict>") -> Target:
     """Validate a target mapping: every field present, of its type, names and the part spelled
     as the patterns above allow, and nothing else."""
