@@ -143,8 +143,10 @@ distill: distill-data distill-baseline
 # the hand-designed rubicall_pynq layout with one recipe, builds and evaluates them (reports/qabas).
 # About 5-6 hours on 2 cores; every stage resumes.
 .PHONY: qabas
+# QABAS_ARGS: e.g. "--search-steps 400 --threads 1" (the size the shipped report was run at, reports/qabas)
+QABAS_ARGS ?=
 qabas: distill-data
-	$(PYTHON) bench/qabas_experiment.py --runs $(RUNS) --datasets $(RUNS)/kd_real $(RUNS)/kd_sim
+	$(PYTHON) bench/qabas_experiment.py --runs $(RUNS) --datasets $(RUNS)/kd_real $(RUNS)/kd_sim $(QABAS_ARGS)
 
 # --- SkipClip (issue: remove the teacher's skips) ------------------------------------------
 # (a) teacher, (b) the SkipClip student, (c) its layout from scratch, (d) its layout with the skips

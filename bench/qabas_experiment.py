@@ -62,7 +62,8 @@ def search(tag: str, rate: float, args, root: Path) -> dict:
     if not (out / "search.json").exists() or json.loads((out / "search.json").read_text())["steps"] < args.search_steps:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
-              "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device, *args.search_options)
+              "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device,
+              *(["--init", args.search_init] if args.search_init else []), *args.search_options)
     return json.loads((out / "search.json").read_text())
 
 
@@ -145,6 +146,8 @@ def main():
                     help="training chunks: simulated labels and the real-data teacher's calls (make distill-data)")
     ap.add_argument("--space", type=Path, default=SPACE)
     ap.add_argument("--search-steps", type=int, default=1500)
+    ap.add_argument("--search-init", default=REFERENCE, help="trained model whose weights start the supernet "
+                    "(`rubicon search --init`; '' for random: the supernet then starts on the CTC blank plateau)")
     ap.add_argument("--epochs", type=int, default=3, help="training epochs of every model (same recipe for all)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -196,7 +199,7 @@ def main():
             "No searched model met MinION real time in its build.")
     args.report.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
-              "search_steps": args.search_steps, "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
+              "search_steps": args.search_steps, "search_init": args.search_init, "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
               "seconds": time.perf_counter() - started, "rows": rows, "best_realtime": best and best["name"],
               "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}
                            for t, s in searches.items()}}

@@ -36,6 +36,11 @@ def add_arguments(p):
                                                                  "(default %(default)s)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="(default %(default)s)")
     for f in fields(SearchConfig):
+        if f.name == "init":
+            p.add_argument("--init", metavar="MODEL", help="start the shared weights from this trained chain model "
+                           "(e.g. rubicall_pynq: its stem, then one layer per slot); from random weights the supernet "
+                           "sits on the CTC blank plateau and the search drifts to identity slots")
+            continue
         kind = int if f.name == "max_steps" else type(f.default)
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help="(default %(default)s)")
 
@@ -68,6 +73,11 @@ def run(args):
         raise FlowError("--device cuda: no CUDA device is available")
     for dataset in args.datasets:  # every input is read before the search folder is made
         load_chunk_dataset(dataset)
+    if cfg.init:
+        from flow.search.supernet import Supernet
+        from flow.search.warmstart import warm_start
+
+        warm_start(Supernet(space), cfg.init)  # a model that does not fit the space fails here, before any file
     check_output(args.out)
     if args.chunk_len % space.stride:
         raise FlowError(f"--chunk-len {args.chunk_len} is not a multiple of the stem stride {space.stride}")

@@ -39,6 +39,7 @@ from flow.nn.checkpoint import atomic_save, deferred_interrupts, interrupted
 from flow.search.derive import derived_spec, describe, write_model_yaml, write_pareto
 from flow.search.hwcost import CostModel
 from flow.search.supernet import BatchNorm, Supernet
+from flow.search.warmstart import warm_start
 
 LOG_FIELDS = ("step", "tau", "weight_loss", "arch_task_loss", "hw_penalty", "exp_lut", "exp_bram18", "exp_dsp",
               "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
@@ -72,6 +73,7 @@ class SearchConfig:
     max_steps: int | None = None    # stop early (tests); the schedules and logs still span `steps`
     seed: int = 1
     threads: int = 2
+    init: str | None = None         # a trained chain model whose weights start the supernet (flow.search.warmstart)
 
 
 def _resumable(config: dict) -> dict:
@@ -209,6 +211,10 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
         elapsed = float(state.get("elapsed", 0.0))
         if world.rank == 0:
             print(f"resuming from {ckpt} at step {step}/{last}")
+    elif cfg.init:
+        described = warm_start(net, cfg.init)  # every process: the same weights everywhere
+        if world.rank == 0:
+            print(f"warm start from {described}")
 
     def save():
         if world.rank == 0:

@@ -1,0 +1,47 @@
+"""How a QABAS search's architecture moved: per search_log.csv, the derived architecture's depth
+(non-identity slots) and its estimated LUTs against the step, one line per search.
+
+Shows at a glance whether a search kept a network or drifted to the cheapest paths (identity
+slots, "stem only"), e.g. reports/qabas/search_curves.png.
+
+Usage: python bench/qabas_search_curves.py LABEL=DIR/search_log.csv ... -o PNG
+"""
+import argparse
+import csv
+from pathlib import Path
+
+
+def depth(architecture: str) -> int:
+    return 0 if architecture.startswith("(") else len(architecture.split())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("logs", nargs="+", help="LABEL=path/to/search_log.csv")
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    args = ap.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_depth, ax_lut) = plt.subplots(1, 2, figsize=(11, 4))
+    for item in args.logs:
+        label, _, path = item.rpartition("=")
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        steps = [int(r["step"]) for r in rows]
+        ax_depth.plot(steps, [depth(r["architecture"]) for r in rows], label=label, drawstyle="steps-post")
+        ax_lut.plot(steps, [float(r["exp_lut"]) for r in rows], label=label)
+    ax_depth.set(xlabel="search step", ylabel="searched layers in the derived architecture",
+                 title="depth of the argmax architecture")
+    ax_lut.set(xlabel="search step", ylabel="expected LUT (Σ p·cost)", title="expected LUTs of the supernet")
+    ax_lut.legend(fontsize=8)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=120)
+    print(f"→ {args.out}")
+
+
+if __name__ == "__main__":
+    main()
