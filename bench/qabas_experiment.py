@@ -2,8 +2,10 @@
 
 Target pynq-z2, every resource ≤ 85% of the part, two throughput targets: MinION real time
 (2.048 M effective samples/s) and 4× that. For each target: `rubicon search` on the default
-space, the derived model YAML; then every derived model and the hand-designed reference
-(rubicall_pynq's layout) trained with one recipe and one budget (`rubicon train` from scratch on
+space, the derived model YAML (the most probable architecture within the budget), and the
+hand-designed reference (rubicall_pynq's layout) scaled uniformly to the same target
+(`scaled_reference`: narrower, fewer bits, then fewer layers, until it fits). Every model is trained
+with one recipe and one budget (`rubicon train` from scratch on
 the same datasets, epochs and seed), built for pynq-z2 (`rubicon build` at the target's chunks/s:
 C-sim and cycle sim bit-exact; a model that cannot reach the target within budget is built at the
 fastest folding that fits, and the table says so), and evaluated on the real labelled reads and
@@ -44,7 +46,9 @@ CHUNK_LEN = 4200
 RATES = {"minion": MINION_SAMPLES_PER_S, "minion4x": 4 * MINION_SAMPLES_PER_S}
 REFERENCE = "rubicall_pynq"
 SPACE = MODELS_DIR / "search" / "pynq_default.yaml"
-NAMES = [f"ref_{REFERENCE}"] + [f"qabas_{tag}" for tag in RATES]
+NAMES = [f"ref_scaled_{tag}" for tag in RATES] + [f"qabas_{tag}" for tag in RATES]
+# the uniform steps a designer takes to shrink the reference, in order: every layer at once
+SCALING = [("channels", None), ("weight_bits", 3), ("act_bits", 3), ("weight_bits", 2), ("act_bits", 2)]
 
 
 def _run(*args) -> int:
@@ -63,8 +67,59 @@ def search(tag: str, rate: float, args, root: Path) -> dict:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
               "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device,
-              *(["--init", args.search_init] if args.search_init else []), *args.search_options)
+              *(["--init", args.search_init] if args.search_init else []), "--gate" if args.gate else "--no-gate",
+              *args.search_options)
     return json.loads((out / "search.json").read_text())
+
+
+def scaled_reference(tag: str, rate: float, args, root: Path) -> Path:
+    """The hand-designed reference scaled to the target as a designer would, uniformly: every
+    layer to the narrowest width of its slot, then weight and activation bits one step down
+    everywhere (not below 3, then not below 2), then layers dropped from the middle, until the
+    build's estimate (the search's cost model) fits the budget at the throughput target."""
+    from flow.search.derive import derived_spec
+    from flow.search.hwcost import CostModel
+    from flow.search.space import IDENTITY, load_space
+    from flow.search.warmstart import model_choices
+
+    space = load_space(args.space)
+    costs = CostModel(space, TARGET, chunk_len=CHUNK_LEN, samples_per_s=rate, headroom=HEADROOM)
+    choices = model_choices(space, load_model_spec(str(MODELS_DIR / f"{REFERENCE}.yaml")))
+
+    def fits():
+        return bool((costs.network(costs.one_hot(choices), choices) <= costs.budget).all())
+
+    def steps():  # yields after every change (first: as designed)
+        yield
+        for factor, floor in SCALING:
+            for slot, c in zip(space.slots, choices):
+                values = slot.factors[factor]
+                if floor is None:  # the narrowest
+                    c[factor] = values.index(min(values))
+                    continue
+                lower = [j for j, v in enumerate(values) if floor <= v < values[c[factor]]]  # one step down
+                if lower:
+                    c[factor] = max(lower, key=lambda j: values[j])
+            yield
+        live = [i for i, (slot, c) in enumerate(zip(space.slots, choices)) if slot.ops[c["op"]] != IDENTITY]
+        while live:
+            i = live.pop(len(live) // 2)
+            choices[i]["op"] = space.slots[i].ops.index(IDENTITY)
+            yield
+
+    for _ in steps():
+        if fits():
+            break
+    if not fits():
+        raise FlowError(f"{REFERENCE} cannot be scaled to fit {TARGET} at {rate:,.0f} samples/s")
+    name = f"ref_scaled_{tag}"
+    spec = derived_spec(space, choices, name)
+    spec.description = f"{REFERENCE} scaled uniformly to {TARGET} at {rate / 1e6:.3f} M samples/s"
+    cost = costs.summary(costs.network(costs.one_hot(choices), choices))
+    path = root / f"{name}.yaml"
+    write_model_yaml(spec, path, f"{name}: {REFERENCE} scaled uniformly to {TARGET} at {rate:,.0f} samples/s "
+                                 f"(bench/qabas_experiment.py); estimate LUT {cost['lut']:,.0f}")
+    return path
 
 
 def model_yaml(name: str, source: Path, root: Path) -> Path:
@@ -148,6 +203,8 @@ def main():
     ap.add_argument("--search-steps", type=int, default=1500)
     ap.add_argument("--search-init", default=REFERENCE, help="trained model whose weights start the supernet "
                     "(`rubicon search --init`; '' for random: the supernet then starts on the CTC blank plateau)")
+    ap.add_argument("--gate", action=argparse.BooleanOptionalAction, default=True,
+                    help="the hardware penalty acts only while the argmax is over budget (rubicon search --gate)")
     ap.add_argument("--epochs", type=int, default=3, help="training epochs of every model (same recipe for all)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -171,12 +228,12 @@ def main():
     rows, searches = [], {}
     models = {}
     for name in [args.only] if args.only else NAMES:
-        tag = name.removeprefix("qabas_") if name.startswith("qabas_") else None
-        if tag is None:
-            source = MODELS_DIR / f"{REFERENCE}.yaml"
-        else:
-            searches[tag] = search(tag, RATES[tag], args, root)
-            source = root / f"search_{tag}" / "derived.yaml"  # beside search.json, wherever the search ran
+        tag = name.split("_")[-1]
+        if name.startswith("ref_"):
+            models[name] = (scaled_reference(tag, RATES[tag], args, root), tag)
+            continue
+        searches[tag] = search(tag, RATES[tag], args, root)
+        source = root / f"search_{tag}" / "derived.yaml"  # beside search.json, wherever the search ran
         models[name] = (model_yaml(name, source, root), tag)
     trained = {name: train(name, path, args, root) for name, (path, _) in models.items()}
     if args.only:
@@ -184,12 +241,9 @@ def main():
         return
     for name, (path, own_tag) in models.items():
         accuracy = evaluate(name, trained[name], args, root)
-        for tag, rate in RATES.items():
-            if own_tag not in (None, tag):
-                continue  # a searched model is built for the target it was searched for
-            rows.append({"name": name, "tag": tag, "architecture": describe(load_model_spec(str(path))),
-                         "search_estimate": searches[tag]["estimate"] if own_tag else None,
-                         **accuracy, "build": build(name, trained[name], tag, rate, args, root)})
+        rows.append({"name": name, "tag": own_tag, "architecture": describe(load_model_spec(str(path))),
+                     "search_estimate": searches[own_tag]["estimate"] if name.startswith("qabas_") else None,
+                     **accuracy, "build": build(name, trained[name], own_tag, RATES[own_tag], args, root)})
     realtime = [r for r in rows if r["build"]["meets_target"] and r["name"].startswith("qabas_")
                 and r["build"]["effective_samples_per_s"] >= MINION_SAMPLES_PER_S]
     best = max(realtime, key=lambda r: r["real_accuracy"], default=None)
@@ -199,7 +253,7 @@ def main():
             "No searched model met MinION real time in its build.")
     args.report.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
-              "search_steps": args.search_steps, "search_init": args.search_init, "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
+              "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate, "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
               "seconds": time.perf_counter() - started, "rows": rows, "best_realtime": best and best["name"],
               "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}
                            for t, s in searches.items()}}

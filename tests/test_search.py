@@ -123,6 +123,26 @@ def test_raising_lambda_or_shrinking_the_budget_lowers_the_derived_cost(dataset,
     assert weighted < loose
 
 
+def test_gated_penalty_pushes_until_the_argmax_fits_then_lets_go(dataset, tmp_path):
+    """With `gate`, the penalty acts on the architecture steps whose argmax is over the budget and
+    on no other: the search moves the dearest argmax under the budget, and then λ is 0."""
+    costs = costs_of(headroom=0.97)
+
+    def argmax_cost(name):
+        net = Supernet(costs.space)
+        net.load_state_dict(torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["net"])
+        return costs.network(costs.one_hot(net.derived()), net.derived())
+
+    start = Supernet(costs.space).derived()  # uniform logits: the dearest choices, over this budget
+    assert costs.excess(costs.network(costs.one_hot(start), start)) > 0
+    cfg = SearchConfig(**(FAST | dict(steps=40, arch_lr=0.1, seed=3, log_every=1, lam=20.0, gate=True)))
+    run_search(costs.space, data_of(dataset), tmp_path / "gated", cfg, costs, task_loss, progress=False)
+    assert bool(torch.all(argmax_cost("gated") <= costs.budget))
+    rows = [r for r in torch.load(tmp_path / "gated" / "checkpoint.pt", weights_only=True)["log"] if "lam" in r]
+    assert rows[0]["lam"] == 20.0 and rows[-1]["lam"] == 0.0
+    assert all(r["lam"] == (20.0 if r["argmax_excess"] > 0 else 0.0) for r in rows)
+
+
 # ---------------------------------------------------------------- (c) the build's estimate
 
 CHOICES = [{"op": 1, "channels": 0, "weight_bits": 1, "act_bits": 0},   # separable k9, 16 wide, w3 a6
@@ -351,3 +371,72 @@ def test_warm_start_refuses_a_model_of_another_shape(tmp_path):
         warm_start(Supernet(space), "rubicall_s")
     with pytest.raises(FlowError, match="is not the space's stem"):
         warm_start(Supernet(parse_space(SPACE)), "rubicall_pynq")  # a 48-channel stem into an 8-channel one
+
+
+def test_init_prior_starts_the_logits_at_the_models_choices():
+    from flow.search.warmstart import warm_start
+
+    space = load_space("models/search/pynq_default.yaml")
+    net = Supernet(space)
+    warm_start(net, "rubicall_pynq", prior=2.0)
+    # by hand from models/rubicall_pynq.yaml, as (op, width, weight bits, act bits) per slot
+    derived = [(s.ops[c["op"]], s.channels[c["channels"]], s.weight_bits[c["weight_bits"]], s.act_bits[c["act_bits"]])
+               for s, c in zip(space.slots, net.derived())]
+    assert derived == RUBICALL_PYNQ_LAYOUT
+    assert sorted(net.arch["0_op"].tolist()) == [0, 0, 0, 0, 0, 2.0]
+    narrow = load_space("models/search/pynq_default.yaml")
+    narrow.slots[2] = narrow.slots[2].__class__(narrow.slots[2].ops, (64,), *list(narrow.slots[2].factors.values())[2:])
+    with pytest.raises(FlowError, match="layer 3 has channels 96, which slot 2 does not offer"):
+        warm_start(Supernet(narrow), "rubicall_pynq", prior=2.0)
+
+
+# ---------------------------------------------------------------- (d) the derivation respects the budget
+
+def _brute_force_best(costs, logits):
+    """Every factor tuple of every slot, its probability (the product of the factors' softmax) and
+    its network cost from the differentiable form; the most probable that fits."""
+    import itertools
+
+    space = costs.space
+    per_slot = []
+    for i, slot in enumerate(space.slots):
+        names = list(slot.factors)
+        p = {f: torch.softmax(logits[f"{i}_{f}"].detach().double(), 0) for f in names}
+        per_slot.append([(dict(zip(names, combo)), float(np.prod([p[f][c] for f, c in zip(names, combo)])))
+                         for combo in itertools.product(*(range(len(v)) for v in slot.factors.values()))])
+    best, best_p = None, -1.0
+    for arch in itertools.product(*per_slot):
+        choices = [ch for ch, _ in arch]
+        prob = float(np.prod([p for _, p in arch]))
+        if prob > best_p and bool(torch.all(costs.network(costs.one_hot(choices), choices) <= costs.budget)):
+            best, best_p = choices, prob
+    return best, best_p
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_derivation_is_the_most_probable_architecture_that_fits(seed):
+    from flow.search.derive import describe
+    from flow.search.select import derive
+
+    torch.manual_seed(seed)
+    net = Supernet(parse_space(SPACE))
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_(0, 1.5)
+            p[0] += 2  # the first choices (the dearest) lead: the argmax is a large model
+    # a LUT budget that binds: halfway between the stem alone and the argmax of every factor (no throughput target)
+    costs = costs_of()
+    lut = METRICS.index("lut")
+    argmax, stem_only = net.derived(), [{"op": 3, "channels": 0, "weight_bits": 0, "act_bits": 0}] * 2
+    low, high = (float(costs.network(costs.one_hot(c), c)[lut]) for c in (stem_only, argmax))
+    costs.budget[lut] = (low + high) / 2
+    expected, _ = _brute_force_best(costs, dict(net.arch))
+    got, fits = derive(net, costs)
+    assert fits and describe(derived_spec(costs.space, got)) == describe(derived_spec(costs.space, expected))
+    cost = costs.network(costs.one_hot(got), got)
+    assert bool(torch.all(cost <= costs.budget))
+    # where the argmax of every factor fits (no throughput target, the least-resource foldings), it is the derivation
+    free = costs_of()
+    assert bool(torch.all(free.network(free.one_hot(net.derived()), net.derived()) <= free.budget))
+    loose, _ = derive(net, free)
+    assert describe(derived_spec(costs.space, loose)) == describe(derived_spec(costs.space, net.derived()))

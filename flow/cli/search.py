@@ -4,9 +4,10 @@ Differentiable weight-sharing search over a space YAML (models/search/*.yaml): a
 weight steps (CTC on training chunks) and architecture steps (CTC on validation chunks + λ ·
 the expected LUT/BRAM/DSP/cycles of the network, from the build's own calibrated estimates,
 against the target's budget at the throughput target). Writes derived.yaml (an ordinary model
-YAML), pareto.csv/json/png, search_log.csv and search.json. Under `torchrun --nproc_per_node N`
+YAML: the most probable architecture that fits the budget), pareto.csv/json/png, search_log.csv and search.json. Under `torchrun --nproc_per_node N`
 it runs data-parallel (gloo on CPU, nccl on CUDA), each process on its shard of the global batch.
 """
+import argparse
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -40,6 +41,10 @@ def add_arguments(p):
             p.add_argument("--init", metavar="MODEL", help="start the shared weights from this trained chain model "
                            "(e.g. rubicall_pynq: its stem, then one layer per slot); from random weights the supernet "
                            "sits on the CTC blank plateau and the search drifts to identity slots")
+            continue
+        if isinstance(f.default, bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=f.default,
+                           help="(default %(default)s)")
             continue
         kind = int if f.name == "max_steps" else type(f.default)
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help="(default %(default)s)")
@@ -77,7 +82,7 @@ def run(args):
         from flow.search.supernet import Supernet
         from flow.search.warmstart import warm_start
 
-        warm_start(Supernet(space), cfg.init)  # a model that does not fit the space fails here, before any file
+        warm_start(Supernet(space), cfg.init, cfg.init_prior)  # a model that does not fit the space fails here, before any file
     check_output(args.out)
     if args.chunk_len % space.stride:
         raise FlowError(f"--chunk-len {args.chunk_len} is not a multiple of the stem stride {space.stride}")

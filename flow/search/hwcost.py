@@ -152,6 +152,12 @@ class CostModel:
     def penalty(self, probs, choices, sharpness: float | None = 20.0) -> torch.Tensor:
         return budget_penalty(self.network(probs, choices), self.budget, sharpness)
 
+    def excess(self, cost: torch.Tensor) -> float:
+        """The largest relative excess of a network cost over the budget (negative: the margin left),
+        over the metrics with a finite budget."""
+        use = torch.isfinite(self.budget) & (self.budget > 0)
+        return float((cost[use] / self.budget[use] - 1).max())
+
     def one_hot(self, choices: list[dict]) -> list[torch.Tensor]:
         """The derived architecture's joint probabilities (one-hot rows of the tables)."""
         out = []

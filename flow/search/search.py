@@ -4,7 +4,14 @@ Every step is a weight step (AdamW on the shared weights, task loss on a trainin
 Gumbel-softmax sample of the architecture) followed, after `warmup_steps`, by an architecture
 step (Adam on the logits, task loss on a validation batch + λ · hardware penalty). The hardware
 penalty is `flow.search.hwcost.CostModel.penalty`: the expected LUT/BRAM/DSP/cycles of the
-network against the target's budget, differentiable in every logit.
+network against the target's budget, differentiable in every logit. With `gate`, the penalty acts
+only on architecture steps whose argmax architecture is over the budget (λ is then a multiplier
+that is λ or 0: dual ascent with an unbounded step, capped at λ). Why: the expected cost is
+dominated by the dear choices that keep some probability, so an always-on penalty keeps pushing
+until the argmax is far below the budget (measured on pynq-z2: 12k LUTs derived under a 43k
+budget); the gate stops pushing once the architecture the search would derive fits, and leaves
+the task term to choose among those that do. The derived architecture (logs,
+Pareto rows, derived.yaml) is the most probable one within the budget (flow.search.select).
 
 Determinism: weights start from `seed`; the batch of step s comes from the data's own
 (seed, epoch) permutation, the validation batch and the Gumbel noise from (seed, s). A
@@ -38,10 +45,11 @@ from flow.evaluate.accuracy import accuracy
 from flow.nn.checkpoint import atomic_save, deferred_interrupts, interrupted
 from flow.search.derive import derived_spec, describe, write_model_yaml, write_pareto
 from flow.search.hwcost import CostModel
+from flow.search.select import derive
 from flow.search.supernet import BatchNorm, Supernet
 from flow.search.warmstart import warm_start
 
-LOG_FIELDS = ("step", "tau", "weight_loss", "arch_task_loss", "hw_penalty", "exp_lut", "exp_bram18", "exp_dsp",
+LOG_FIELDS = ("step", "tau", "lam", "argmax_excess", "weight_loss", "arch_task_loss", "hw_penalty", "exp_lut", "exp_bram18", "exp_dsp",
               "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
 
 
@@ -63,6 +71,7 @@ class SearchConfig:
     tau_start: float = 5.0          # Gumbel-softmax temperature, annealed geometrically
     tau_end: float = 0.5
     lam: float = 1.0                # weight of the hardware penalty
+    gate: bool = False              # the penalty acts only while the argmax architecture is over the budget
     sharpness: float = 20.0         # softplus sharpness of the penalty (it pulls a little below the budget too)
     task_weight: float = 1.0        # 0: architecture steps see the hardware term alone
     grad_clip: float = 2.0
@@ -74,6 +83,8 @@ class SearchConfig:
     seed: int = 1
     threads: int = 2
     init: str | None = None         # a trained chain model whose weights start the supernet (flow.search.warmstart)
+    init_prior: float = 2.0         # with init: the logit its choices start at (0: uniform logits)
+    beam: int = 256                 # states per slot of the derivation (flow.search.select)
 
 
 def _resumable(config: dict) -> dict:
@@ -212,7 +223,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
         if world.rank == 0:
             print(f"resuming from {ckpt} at step {step}/{last}")
     elif cfg.init:
-        described = warm_start(net, cfg.init)  # every process: the same weights everywhere
+        described = warm_start(net, cfg.init, cfg.init_prior)  # every process: the same weights everywhere
         if world.rank == 0:
             print(f"warm start from {described}")
 
@@ -225,7 +236,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
         world.barrier()
 
     def evaluate():
-        choices = net.derived()
+        choices, _ = derive(net, costs, cfg.beam)
         if world.rank == 0:
             spec = derived_spec(space, choices)
             row = {"step": step, "architecture": describe(spec)}
@@ -262,7 +273,12 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
                 w_opt.zero_grad()
                 derived = net.derived()
                 hw = costs.penalty(net.probs(), derived, cfg.sharpness)
-                loss_a = cfg.lam * hw.to(device=device, dtype=torch.float32)
+                lam = cfg.lam
+                if cfg.gate:
+                    with torch.no_grad():
+                        row["argmax_excess"] = costs.excess(costs.network(costs.one_hot(derived), derived))
+                    lam = cfg.lam if row["argmax_excess"] > 0 else 0.0
+                loss_a = lam * hw.to(device=device, dtype=torch.float32)
                 if cfg.task_weight > 0:
                     choices, gates = net.sample(_generator(cfg.seed, step, 1), tau)
                     task = _task(net, data, world.shard(_valid_batch(data, step, cfg, world)), choices, gates, task_loss,
@@ -272,13 +288,13 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
                 loss_a.backward()
                 world.average(net.arch_parameters())
                 a_opt.step()
-                row["hw_penalty"] = hw.item()
+                row["hw_penalty"], row["lam"] = hw.item(), lam
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 with torch.no_grad():
-                    derived = net.derived()
-                    expected = costs.network(net.probs(), derived)
+                    expected = costs.network(net.probs(), net.derived())
+                    derived, _ = derive(net, costs, cfg.beam)
                     exact = costs.network(costs.one_hot(derived), derived)
                 row |= {f"exp_{k}": float(v) for k, v in zip(("lut", "bram18", "dsp", "cycles"), expected)}
                 row |= {k: float(v) for k, v in zip(("lut", "bram18", "dsp", "cycles"), exact)}
@@ -299,7 +315,10 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
 
 def finish(space, net: Supernet, costs: CostModel, out_dir: Path, pareto_rows: list[dict], meta: dict) -> dict:
     """The derived model YAML, the Pareto data and plot, and search.json."""
-    choices = net.derived()
+    choices, fits = derive(net, costs, meta["config"]["beam"])
+    if not fits:
+        print(f"warning: no architecture the beam reached fits the budget on {costs.target.name}; "
+              "derived the argmax of every factor instead")
     spec = derived_spec(space, choices)
     cost = costs.summary(costs.network(costs.one_hot(choices), choices))
     target_rate = "none" if costs.cycles_target is None else f"{costs.cycles_target:,} cycles per chunk"
@@ -310,7 +329,8 @@ def finish(space, net: Supernet, costs: CostModel, out_dir: Path, pareto_rows: l
               "FIFOs and width converters not included).")
     path = write_model_yaml(spec, out_dir / "derived.yaml", header)
     write_pareto(pareto_rows, out_dir, f"{space.name} on {costs.target.name}")
-    summary = meta | {"derived": str(path), "architecture": describe(spec), "choices": choices, "estimate": cost}
+    summary = meta | {"derived": str(path), "architecture": describe(spec), "choices": choices, "estimate": cost,
+                      "within_budget": fits, "argmax_architecture": describe(derived_spec(space, net.derived()))}
     (out_dir / "search.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -15,11 +15,19 @@ tensor it belongs to (input channels, output channels), kernels centred in the s
 kernel with zeros around them, as the supernet's own kernel slices take them. Activation ranges
 (PACT tops, the signed mid and input ranges) come from the model's learned quantizer scales.
 Candidates the model lacks (other ops, wider channels) keep their initial weights.
+
+With `prior` > 0 the architecture logits start at the model's own choices too (that logit
+`prior`, the others 0): without it the logits start uniform, and the first architecture steps, on
+a distribution with nothing to prefer, hand every slot to the hardware term (measured: the reduced
+pynq-z2 run fell to one layer). The prior makes the search start from the hand design and leave it
+only where the task or the cost says so; every layer's op, width and bit-widths must then be
+among its slot's choices, and slots past the model's last layer start at identity.
 """
 import torch
 
 from flow.errors import FlowError
 from flow.nn.checkpoint import load_model
+from flow.search.space import IDENTITY
 from flow.search.supernet import Supernet
 
 _SCALE = "act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.value"
@@ -67,8 +75,32 @@ def _range(dst: torch.nn.Parameter, sd: dict, key: str, signed_bits: int | None 
         dst.copy_(value)
 
 
-def warm_start(net: Supernet, model_path: str) -> str:
-    """Copy the model's weights into net (in place); returns a one-line description."""
+def model_choices(space, spec) -> list[dict]:
+    """The model's layers after the stem as slot choices (factor indices); identity past its last layer."""
+    out = []
+    for i, slot in enumerate(space.slots):
+        layers = _layers(spec)
+        if i >= len(layers):
+            if IDENTITY not in slot.ops:
+                raise FlowError(f"--init {spec.source}: {len(layers)} layers, and slot {i} cannot be identity")
+            out.append({f: 0 for f in slot.factors} | {"op": slot.ops.index(IDENTITY)})
+            continue
+        b, _, layer = layers[i]
+        wanted = {"op": (layer.type, layer.kernel), "channels": layer.channels, "weight_bits": layer.weight_bits,
+                  "act_bits": layer.act_bits}
+        choice = {}
+        for f, values in slot.factors.items():
+            if wanted[f] not in values:
+                raise FlowError(f"--init {spec.source}: layer {b} has {f} {wanted[f]}, which slot {i} does not offer "
+                                f"({list(values)}); use --init-prior 0 to start the logits uniform")
+            choice[f] = values.index(wanted[f])
+        out.append(choice)
+    return out
+
+
+def warm_start(net: Supernet, model_path: str, prior: float = 0.0) -> str:
+    """Copy the model's weights into net (in place) and, with `prior`, bias the logits toward its
+    choices; returns a one-line description."""
     model, _ = load_model(model_path)
     spec, sd = model.spec, model.state_dict()
     if spec.head_bias:
@@ -107,4 +139,14 @@ def warm_start(net: Supernet, model_path: str) -> str:
             _bn(slot_net.bn_conv, sd, f"{p}.1")
             _range(slot_net.act_top, sd, f"{p}.2.{_SCALE}")
     _put(net.head, sd["head.weight"], "head weight")
-    return f"{spec.name}: stem, {len(layers)} of {len(space.slots)} slots and the head"
+    described = f"{spec.name}: stem, {len(layers)} of {len(space.slots)} slots and the head"
+    if prior:
+        with torch.no_grad():
+            for i, choice in enumerate(model_choices(space, spec)):
+                for f, j in choice.items():
+                    logits = net.logits_of(i, f)
+                    if logits is not None:
+                        logits.zero_()
+                        logits[j] = prior
+        described += f"; architecture logits {prior:g} at its choices"
+    return described
