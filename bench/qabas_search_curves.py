@@ -34,7 +34,7 @@ def main():
         ax_depth.plot(steps, [depth(r["architecture"]) for r in rows], label=label, drawstyle="steps-post")
         ax_lut.plot(steps, [float(r["exp_lut"]) for r in rows], label=label)
     ax_depth.set(xlabel="search step", ylabel="searched layers in the derived architecture",
-                 title="depth of the argmax architecture")
+                 title="depth of the derived architecture")
     ax_lut.set(xlabel="search step", ylabel="expected LUT (Σ p·cost)", title="expected LUTs of the supernet")
     ax_lut.legend(fontsize=8)
     fig.tight_layout()
