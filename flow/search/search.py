@@ -49,8 +49,8 @@ from flow.search.select import derive
 from flow.search.supernet import BatchNorm, Supernet
 from flow.search.warmstart import warm_start
 
-LOG_FIELDS = ("step", "tau", "lam", "argmax_excess", "weight_loss", "arch_task_loss", "hw_penalty", "exp_lut", "exp_bram18", "exp_dsp",
-              "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
+LOG_FIELDS = ("step", "tau", "lam", "argmax_excess", "weight_loss", "arch_task_loss", "hw_penalty", "exp_lut",
+              "exp_bram18", "exp_dsp", "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
 
 
 # Adam moves every parameter by about its learning rate whatever the gradient's size, so a
