@@ -87,7 +87,7 @@ def scaled_reference(tag: str, rate: float, args, root: Path) -> Path:
     choices = model_choices(space, load_model_spec(str(MODELS_DIR / f"{REFERENCE}.yaml")))
 
     def fits():
-        return bool((costs.network(costs.one_hot(choices), choices) <= costs.budget).all())
+        return costs.excess(costs.network(costs.one_hot(choices), choices)) <= 0
 
     def steps():  # yields after every change (first: as designed)
         yield
@@ -107,10 +107,7 @@ def scaled_reference(tag: str, rate: float, args, root: Path) -> Path:
             choices[i]["op"] = space.slots[i].ops.index(IDENTITY)
             yield
 
-    for _ in steps():
-        if fits():
-            break
-    if not fits():
+    if not any(fits() for _ in steps()):  # stops at the first step that fits
         raise FlowError(f"{REFERENCE} cannot be scaled to fit {TARGET} at {rate:,.0f} samples/s")
     name = f"ref_scaled_{tag}"
     spec = derived_spec(space, choices, name)
@@ -254,7 +251,8 @@ def main():
             "No searched model met MinION real time in its build.")
     args.report.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
-              "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate, "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
+              "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate,
+              "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
               "seconds": time.perf_counter() - started, "rows": rows, "best_realtime": best and best["name"],
               "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}
                            for t, s in searches.items()}}

@@ -65,8 +65,8 @@ def most_probable_within_budget(costs: CostModel, logp: list[dict], beam: int = 
         rows, scores, combos = _slot_candidates(slot, lp)
         names = list(slot.factors)
         parts = []  # (state, row, score) of every state's candidates that still fit
-        for i, (score, _, res, cyc, (width, bits)) in enumerate(states):
-            table = costs.slot_table(slot, width, bits).numpy()[rows]
+        tables = [costs.slot_table(slot, *ctx).numpy()[rows] for *_, ctx in states]
+        for i, ((score, _, res, cyc, _), table) in enumerate(zip(states, tables)):
             ok = np.flatnonzero(np.all(res + table[:, :_K] <= budget[:_K], axis=1)
                                 & (np.maximum(cyc, table[:, _K]) <= budget[_K]))
             parts.append(np.stack([np.full(len(ok), i), ok, score + scores[ok]], 1))
@@ -76,11 +76,11 @@ def most_probable_within_budget(costs: CostModel, logp: list[dict], beam: int = 
         grown = grown[np.argsort(-grown[:, 2], kind="stable")[:beam]]
         new_states = []
         for i, j, score in grown:
-            _, chosen, res, cyc, (width, bits) = states[int(i)]
-            j = int(j)
-            row = costs.slot_table(slot, width, bits).numpy()[rows[j]]
+            i, j = int(i), int(j)
+            _, chosen, res, cyc, ctx = states[i]
+            row = tables[i][j]
             combo = dict(zip(names, (int(v) for v in combos[j])))
-            ctx = (width, bits) if slot.ops[combo["op"]] == IDENTITY else \
+            ctx = ctx if slot.ops[combo["op"]] == IDENTITY else \
                 (slot.channels[combo["channels"]], slot.act_bits[combo["act_bits"]])
             new_states.append((score, chosen + [combo], res + row[:_K], max(cyc, row[_K]), ctx))
         states = new_states

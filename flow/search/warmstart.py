@@ -77,9 +77,8 @@ def _range(dst: torch.nn.Parameter, sd: dict, key: str, signed_bits: int | None 
 
 def model_choices(space, spec) -> list[dict]:
     """The model's layers after the stem as slot choices (factor indices); identity past its last layer."""
-    out = []
+    out, layers = [], _layers(spec)
     for i, slot in enumerate(space.slots):
-        layers = _layers(spec)
         if i >= len(layers):
             if IDENTITY not in slot.ops:
                 raise FlowError(f"--init {spec.source}: {len(layers)} layers, and slot {i} cannot be identity")
