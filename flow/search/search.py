@@ -1,7 +1,8 @@
 """The differentiable search loop: alternating weight and architecture steps, exact resume, data parallel.
 
 Every step is a weight step (AdamW on the shared weights, task loss on a training batch, one
-Gumbel-softmax sample of the architecture) followed, after `warmup_steps`, by an architecture
+Gumbel-softmax sample of the architecture; with `sandwich`, the argmax architecture too, see
+`_weight_loss`) followed, after `warmup_steps`, by an architecture
 step (Adam on the logits, task loss on a validation batch + λ · hardware penalty). The hardware
 penalty is `flow.search.hwcost.CostModel.penalty`: the expected LUT/BRAM/DSP/cycles of the
 network against the target's budget, differentiable in every logit. With `gate`, the penalty acts
@@ -49,8 +50,8 @@ from flow.search.select import derive
 from flow.search.supernet import BatchNorm, Supernet
 from flow.search.warmstart import warm_start
 
-LOG_FIELDS = ("step", "tau", "lam", "argmax_excess", "weight_loss", "arch_task_loss", "hw_penalty", "exp_lut",
-              "exp_bram18", "exp_dsp", "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
+LOG_FIELDS = ("step", "tau", "lam", "argmax_excess", "weight_loss", "anchor_loss", "kd_loss", "arch_task_loss",
+              "hw_penalty", "exp_lut", "exp_bram18", "exp_dsp", "exp_cycles", "lut", "bram18", "dsp", "cycles", "architecture")
 
 
 # Adam moves every parameter by about its learning rate whatever the gradient's size, so a
@@ -85,6 +86,8 @@ class SearchConfig:
     init: str | None = None         # a trained chain model whose weights start the supernet (flow.search.warmstart)
     init_prior: float = 2.0         # with init: the logit its choices start at (0: uniform logits)
     beam: int = 256                 # states per slot of the derivation (flow.search.select)
+    sandwich: bool = False          # every weight step also trains the argmax architecture (the anchor)
+    inplace_kd: float = 0.0         # with sandwich: weight of the sampled path's KL to the anchor's frames
 
 
 def _resumable(config: dict) -> dict:
@@ -162,6 +165,39 @@ def _task(net, data, idx, choices, gates, task_loss, device):
     return task_loss(net(x.to(device), choices, gates), y.to(device), lengths.to(device))
 
 
+def frame_kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+    """Mean over frames of KL(teacher ‖ student), both CTC log-probabilities [T, N, classes]."""
+    return (teacher.exp() * (teacher - student)).sum(-1).mean()
+
+
+def _weight_loss(net, data, idx, step: int, tau: float, cfg: SearchConfig, task_loss, device) -> tuple:
+    """The weight step's loss: the task loss of one sampled architecture; with `sandwich`, plus
+    the task loss of the argmax architecture (the anchor) on the same batch and, with `inplace_kd`,
+    the sampled path's frame KL to the anchor's (detached) posteriors.
+
+    Why: a path sampled from hundreds of combinations per slot is rarely the one the search would
+    derive, so training only sampled paths wears away what the warm start gave the shared weights
+    (measured: every derived architecture scored 0% in the supernet, the weight loss stuck at
+    1.5–1.8), and the architecture step's task term then ranks paths that all fail to read. The
+    anchor keeps the architecture the search is converging on trained every step (the sandwich
+    rule of slimmable and BigNAS networks), and the distillation pulls its neighbours towards it."""
+    x, y, lengths, _ = data.tensors(idx)
+    x, y, lengths = x.to(device), y.to(device), lengths.to(device)
+    choices, gates = net.sample(_generator(cfg.seed, step, 0), tau)
+    sampled = net(x, choices, gates)
+    loss = task_loss(sampled, y, lengths)
+    parts = {"weight_loss": loss}
+    if cfg.sandwich:
+        anchor = net.derived()
+        anchored = net(x, anchor, net.fixed(anchor))
+        parts["anchor_loss"] = task_loss(anchored, y, lengths)
+        loss = loss + parts["anchor_loss"]
+        if cfg.inplace_kd > 0:
+            parts["kd_loss"] = frame_kl(anchored.detach(), sampled)
+            loss = loss + cfg.inplace_kd * parts["kd_loss"]
+    return loss, parts
+
+
 def score(net: Supernet, data, choices, chunks: int, task_loss, device) -> dict:
     """Accuracy (greedy decoding) and task loss of one architecture in the supernet on the first
     `chunks` validation chunks; BatchNorm on batch statistics (the running ones mix every sampled
@@ -196,6 +232,8 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
     `data`: batch_indices(step) → global batch ids, tensors(ids) → (signal, labels, lengths, _),
     valid → validation ids (flow.train.trainer's chunk data). `task_loss(log_probs, labels, lengths)`
     → scalar."""
+    if cfg.inplace_kd and not cfg.sandwich:
+        raise FlowError("--inplace-kd distils sampled paths from the anchor, which only --sandwich trains; add --sandwich")
     world = _World()
     out_dir = Path(out_dir)
     if world.rank == 0:
@@ -257,16 +295,16 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
             tau = tau_at(step, cfg)
             for group in w_opt.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            # weight step: a training batch, one sampled architecture
-            choices, gates = net.sample(_generator(cfg.seed, step, 0), tau)
-            loss_w = _task(net, data, world.shard(data.batch_indices(step)), choices, gates, task_loss, device)
+            # weight step: a training batch, one sampled architecture (and the anchor, with sandwich)
+            loss_w, parts = _weight_loss(net, data, world.shard(data.batch_indices(step)), step, tau, cfg, task_loss,
+                                         device)
             w_opt.zero_grad()
             a_opt.zero_grad()
             loss_w.backward()
             world.average(net.weight_parameters())
             torch.nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
             w_opt.step()
-            row = {"step": step + 1, "tau": tau, "weight_loss": world.mean(loss_w)}
+            row = {"step": step + 1, "tau": tau} | {k: world.mean(v) for k, v in parts.items()}
             # architecture step: a validation batch and the hardware term
             if step >= cfg.warmup_steps:
                 a_opt.zero_grad()
