@@ -68,7 +68,7 @@ def search(tag: str, rate: float, args, root: Path) -> dict:
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
               "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device,
               *(["--init", args.search_init] if args.search_init else []), "--gate" if args.gate else "--no-gate",
-              "--sandwich" if args.sandwich else "--no-sandwich", "--inplace-kd", args.inplace_kd,
+              "--anchor", args.anchor, "--inplace-kd", args.inplace_kd,
               *args.search_options)
     return json.loads((out / "search.json").read_text())
 
@@ -203,10 +203,10 @@ def main():
                     "(`rubicon search --init`; '' for random: the supernet then starts on the CTC blank plateau)")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction, default=True,
                     help="the hardware penalty acts only while the argmax is over budget (rubicon search --gate)")
-    ap.add_argument("--sandwich", action=argparse.BooleanOptionalAction, default=False,
-                    help="every weight step also trains the argmax architecture (rubicon search --sandwich)")
+    ap.add_argument("--anchor", default="none", choices=("none", "argmax", "derived"),
+                    help="the architecture every weight step also trains (rubicon search --anchor)")
     ap.add_argument("--inplace-kd", type=float, default=0.0,
-                    help="with --sandwich: the sampled path's KL to the argmax path (rubicon search --inplace-kd)")
+                    help="with --anchor: the sampled path's KL to the anchor's frames (rubicon search --inplace-kd)")
     ap.add_argument("--epochs", type=int, default=3, help="training epochs of every model (same recipe for all)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -257,7 +257,7 @@ def main():
     args.report.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
               "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate,
-              "sandwich": args.sandwich, "inplace_kd": args.inplace_kd,
+              "anchor": args.anchor, "inplace_kd": args.inplace_kd,
               "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
               "seconds": time.perf_counter() - started, "rows": rows, "best_realtime": best and best["name"],
               "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}

@@ -1,5 +1,6 @@
 """How a QABAS search's architecture moved: per search_log.csv, the derived architecture's depth
-(non-identity slots) and its estimated LUTs against the step, one line per search.
+(non-identity slots), the supernet's expected LUTs and the weight step's losses (the sampled path,
+and with --sandwich the argmax path, dashed) against the step, one line per search.
 
 Shows at a glance whether a search kept a network or drifted to the cheapest paths (identity
 slots, "stem only"), e.g. reports/qabas/search_curves.png.
@@ -25,7 +26,7 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_depth, ax_lut) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_depth, ax_lut, ax_loss) = plt.subplots(1, 3, figsize=(16, 4))
     for item in args.logs:
         label, _, path = item.rpartition("=")
         with open(path) as f:
@@ -33,10 +34,16 @@ def main():
         steps = [int(r["step"]) for r in rows]
         ax_depth.plot(steps, [depth(r["architecture"]) for r in rows], label=label, drawstyle="steps-post")
         ax_lut.plot(steps, [float(r["exp_lut"]) for r in rows], label=label)
+        line, = ax_loss.plot(steps, [float(r["weight_loss"]) for r in rows], label=f"{label}: sampled path")
+        if rows and rows[0].get("anchor_loss"):
+            ax_loss.plot(steps, [float(r["anchor_loss"]) for r in rows], "--", color=line.get_color(),
+                         label=f"{label}: argmax path")
     ax_depth.set(xlabel="search step", ylabel="searched layers in the derived architecture",
                  title="depth of the derived architecture")
     ax_lut.set(xlabel="search step", ylabel="expected LUT (Σ p·cost)", title="expected LUTs of the supernet")
+    ax_loss.set(xlabel="search step", ylabel="CTC loss (training batch)", title="weight-step losses")
     ax_lut.legend(fontsize=8)
+    ax_loss.legend(fontsize=7)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=120)

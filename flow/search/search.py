@@ -1,7 +1,7 @@
 """The differentiable search loop: alternating weight and architecture steps, exact resume, data parallel.
 
 Every step is a weight step (AdamW on the shared weights, task loss on a training batch, one
-Gumbel-softmax sample of the architecture; with `sandwich`, the argmax architecture too, see
+Gumbel-softmax sample of the architecture; with `anchor`, one fixed architecture too, see
 `_weight_loss`) followed, after `warmup_steps`, by an architecture
 step (Adam on the logits, task loss on a validation batch + λ · hardware penalty). The hardware
 penalty is `flow.search.hwcost.CostModel.penalty`: the expected LUT/BRAM/DSP/cycles of the
@@ -86,8 +86,8 @@ class SearchConfig:
     init: str | None = None         # a trained chain model whose weights start the supernet (flow.search.warmstart)
     init_prior: float = 2.0         # with init: the logit its choices start at (0: uniform logits)
     beam: int = 256                 # states per slot of the derivation (flow.search.select)
-    sandwich: bool = False          # every weight step also trains the argmax architecture (the anchor)
-    inplace_kd: float = 0.0         # with sandwich: weight of the sampled path's KL to the anchor's frames
+    anchor: str = "none"            # every weight step also trains: "argmax" (every factor's) or "derived" (within budget)
+    inplace_kd: float = 0.0         # with an anchor: weight of the sampled path's KL to the anchor's frames
 
 
 def _resumable(config: dict) -> dict:
@@ -170,25 +170,30 @@ def frame_kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
     return (teacher.exp() * (teacher - student)).sum(-1).mean()
 
 
-def _weight_loss(net, data, idx, step: int, tau: float, cfg: SearchConfig, task_loss, device) -> tuple:
-    """The weight step's loss: the task loss of one sampled architecture; with `sandwich`, plus
-    the task loss of the argmax architecture (the anchor) on the same batch and, with `inplace_kd`,
-    the sampled path's frame KL to the anchor's (detached) posteriors.
+ANCHORS = ("none", "argmax", "derived")
+
+
+def _weight_loss(net, data, idx, step: int, tau: float, cfg: SearchConfig, anchor, task_loss, device) -> tuple:
+    """The weight step's loss: the task loss of one sampled architecture; with an `anchor`
+    (choices, or None), plus the anchor's task loss on the same batch and, with `inplace_kd`, the
+    sampled path's frame KL to the anchor's (detached) posteriors.
 
     Why: a path sampled from hundreds of combinations per slot is rarely the one the search would
     derive, so training only sampled paths wears away what the warm start gave the shared weights
     (measured: every derived architecture scored 0% in the supernet, the weight loss stuck at
     1.5–1.8), and the architecture step's task term then ranks paths that all fail to read. The
-    anchor keeps the architecture the search is converging on trained every step (the sandwich
-    rule of slimmable and BigNAS networks), and the distillation pulls its neighbours towards it."""
+    anchor keeps one architecture trained every step (the sandwich rule of slimmable and BigNAS
+    networks), and the distillation pulls its neighbours towards it. "argmax" trains the one the
+    logits lead to; "derived" the one the search would ship now, the most probable within the budget
+    (measured with "argmax" on pynq-z2: while the argmax was the over-budget warm design, only that
+    path read, and every path within the budget scored as badly as a random one)."""
     x, y, lengths, _ = data.tensors(idx)
     x, y, lengths = x.to(device), y.to(device), lengths.to(device)
     choices, gates = net.sample(_generator(cfg.seed, step, 0), tau)
     sampled = net(x, choices, gates)
     loss = task_loss(sampled, y, lengths)
     parts = {"weight_loss": loss}
-    if cfg.sandwich:
-        anchor = net.derived()
+    if anchor is not None:
         anchored = net(x, anchor, net.fixed(anchor))
         parts["anchor_loss"] = task_loss(anchored, y, lengths)
         loss = loss + parts["anchor_loss"]
@@ -232,8 +237,10 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
     `data`: batch_indices(step) → global batch ids, tensors(ids) → (signal, labels, lengths, _),
     valid → validation ids (flow.train.trainer's chunk data). `task_loss(log_probs, labels, lengths)`
     → scalar."""
-    if cfg.inplace_kd and not cfg.sandwich:
-        raise FlowError("--inplace-kd distils sampled paths from the anchor, which only --sandwich trains; add --sandwich")
+    if cfg.anchor not in ANCHORS:
+        raise FlowError(f"--anchor {cfg.anchor!r}: choose one of {', '.join(ANCHORS)}")
+    if cfg.inplace_kd and cfg.anchor == "none":
+        raise FlowError("--inplace-kd distils sampled paths from the anchor; add --anchor argmax or --anchor derived")
     world = _World()
     out_dir = Path(out_dir)
     if world.rank == 0:
@@ -295,9 +302,11 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
             tau = tau_at(step, cfg)
             for group in w_opt.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            # weight step: a training batch, one sampled architecture (and the anchor, with sandwich)
-            loss_w, parts = _weight_loss(net, data, world.shard(data.batch_indices(step)), step, tau, cfg, task_loss,
-                                         device)
+            # weight step: a training batch, one sampled architecture (and the anchor)
+            anchor = {"none": lambda: None, "argmax": net.derived,
+                      "derived": lambda: derive(net, costs, cfg.beam)[0]}[cfg.anchor]()
+            loss_w, parts = _weight_loss(net, data, world.shard(data.batch_indices(step)), step, tau, cfg, anchor,
+                                         task_loss, device)
             w_opt.zero_grad()
             a_opt.zero_grad()
             loss_w.backward()
