@@ -47,7 +47,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("search", type=Path, help="a rubicon search output folder (checkpoint.pt)")
     ap.add_argument("datasets", type=Path, nargs="+", help="the search's datasets, in its order")
-    ap.add_argument("--models", nargs="*", default=[], help="model YAMLs of the space's shape to score")
+    ap.add_argument("--models", nargs="*", default=[], help="model YAMLs of the space's shape to score (their "
+                    "layers fill the slots in order, so a model whose dropped layers were not the last ones is refused)")
     ap.add_argument("--raise-bits", type=int, default=4)
     ap.add_argument("--chunks", type=int, default=64)
     ap.add_argument("--valid-chunks", type=int, default=200, help="as the search was run")
@@ -91,4 +92,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FlowError as e:
+        sys.exit(f"error: {e}")

@@ -1,6 +1,6 @@
 """How a QABAS search's architecture moved: per search_log.csv, the derived architecture's depth
 (non-identity slots), the supernet's expected LUTs and the weight step's losses (the sampled path,
-and with --sandwich the argmax path, dashed) against the step, one line per search.
+and with --anchor the anchor path, dashed) against the step, one line per search.
 
 Shows at a glance whether a search kept a network or drifted to the cheapest paths (identity
 slots, "stem only"), e.g. reports/qabas/search_curves.png.
@@ -37,7 +37,7 @@ def main():
         line, = ax_loss.plot(steps, [float(r["weight_loss"]) for r in rows], label=f"{label}: sampled path")
         if rows and rows[0].get("anchor_loss"):
             ax_loss.plot(steps, [float(r["anchor_loss"]) for r in rows], "--", color=line.get_color(),
-                         label=f"{label}: argmax path")
+                         label=f"{label}: anchor path")
     ax_depth.set(xlabel="search step", ylabel="searched layers in the derived architecture",
                  title="depth of the derived architecture")
     ax_lut.set(xlabel="search step", ylabel="expected LUT (Σ p·cost)", title="expected LUTs of the supernet")
