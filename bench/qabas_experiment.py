@@ -39,6 +39,7 @@ from flow.nn.config import load_model_spec  # noqa: E402
 from flow.paths import LAMBDA_REFERENCE, MODELS_DIR, REPO_ROOT, data_file  # noqa: E402
 from flow.report.schema import MINION_SAMPLES_PER_S  # noqa: E402
 from flow.search.derive import describe, plot_pareto, write_model_yaml  # noqa: E402
+from flow.search.search import ANCHORS  # noqa: E402
 
 TARGET = "pynq-z2"
 HEADROOM = 0.15
@@ -203,7 +204,7 @@ def main():
                     "(`rubicon search --init`; '' for random: the supernet then starts on the CTC blank plateau)")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction, default=True,
                     help="the hardware penalty acts only while the argmax is over budget (rubicon search --gate)")
-    ap.add_argument("--anchor", default="none", choices=("none", "argmax", "derived"),
+    ap.add_argument("--anchor", default="none", choices=ANCHORS,
                     help="the architecture every weight step also trains (rubicon search --anchor)")
     ap.add_argument("--inplace-kd", type=float, default=0.0,
                     help="with --anchor: the sampled path's KL to the anchor's frames (rubicon search --inplace-kd)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from flow.errors import FlowError
+from flow.hw.cost import METRICS
 from flow.nn.config import load_model_spec
 from flow.search.derive import derived_spec, describe
 from flow.search.hwcost import CostModel
@@ -82,7 +83,7 @@ def main():
     for name, choices in candidates.items():
         row = {"name": name, "architecture": describe(derived_spec(space, choices))}
         row |= score(net, data, choices, args.chunks, task_loss, "cpu")
-        row |= {"lut": float(costs.network(costs.one_hot(choices), choices)[0])}
+        row |= {"lut": float(costs.network(costs.one_hot(choices), choices)[METRICS.index("lut")])}
         rows.append(row)
         print(f"  {name:28s} accuracy {100 * row['accuracy']:5.1f}%  loss {row['valid_loss']:.3f}  "
               f"LUT {row['lut']:>9,.0f}  {row['architecture']}", flush=True)

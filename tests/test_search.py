@@ -442,7 +442,7 @@ def test_derivation_is_the_most_probable_architecture_that_fits(seed):
     assert describe(derived_spec(costs.space, loose)) == describe(derived_spec(costs.space, net.derived()))
 
 
-# ---------------------------------------------------------------- (e) the sandwich keeps the anchor reading
+# ---------------------------------------------------------------- (f) the anchor keeps its path trained
 
 def test_frame_kl_by_hand():
     from flow.search.search import frame_kl
