@@ -48,6 +48,8 @@ RATES = {"minion": MINION_SAMPLES_PER_S, "minion4x": 4 * MINION_SAMPLES_PER_S}
 REFERENCE = "rubicall_pynq"
 SPACE = MODELS_DIR / "search" / "pynq_default.yaml"
 NAMES = [f"ref_scaled_{tag}" for tag in RATES] + [f"qabas_{tag}" for tag in RATES]
+# the fine-tuning rate of a warm-started training (--train-init), as `make distill` continues a trained model
+FINETUNE = ["--lr", "5e-4", "--warmup-steps", "50"]
 # the uniform steps a designer takes to shrink the reference, in order: every layer at once
 SCALING = [("channels", None), ("weight_bits", 3), ("act_bits", 3), ("weight_bits", 2), ("act_bits", 2)]
 
@@ -209,6 +211,10 @@ def main():
     ap.add_argument("--inplace-kd", type=float, default=0.0,
                     help="with --anchor: the sampled path's KL to the anchor's frames (rubicon search --inplace-kd)")
     ap.add_argument("--epochs", type=int, default=3, help="training epochs of every model (same recipe for all)")
+    ap.add_argument("--train-init", metavar="MODEL", default="",
+                    help="every model (searched and reference alike) starts from MODEL's weights sliced to its shape "
+                         "(`rubicon train --init MODEL --init-slice`) and fine-tunes at make distill's rate "
+                         f"(lr {FINETUNE[1]}, warm-up {FINETUNE[3]} steps); default: from scratch")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--build-chunks", type=int, default=8)
@@ -224,6 +230,8 @@ def main():
         args.search_steps, args.epochs, args.build_chunks, args.reads = 4, 1, 4, 2
         args.search_options = ["--warmup-steps", 2, "--batch-size", 4, "--eval-every", 2, "--eval-chunks", 4]
         args.train_options = ["--max-steps", 2, "--batch-size", 4, "--valid-chunks", 8]
+    if args.train_init:
+        args.train_options += ["--init", args.train_init, "--init-slice", *FINETUNE]
     root = args.runs / ("qabas_tiny" if args.tiny else "qabas")
     args.report = args.report or (root / "report" if args.tiny else REPO_ROOT / "reports" / "qabas")
     root.mkdir(parents=True, exist_ok=True)
@@ -258,7 +266,7 @@ def main():
     args.report.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
               "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate,
-              "anchor": args.anchor, "inplace_kd": args.inplace_kd,
+              "anchor": args.anchor, "inplace_kd": args.inplace_kd, "train_init": args.train_init,
               "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
               "seconds": time.perf_counter() - started, "rows": rows, "best_realtime": best and best["name"],
               "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}

@@ -1,4 +1,6 @@
-"""Seeding a model with another model's weights where names and shapes agree."""
+"""Seeding a model with another model's weights: where names and shapes agree, or sliced from a larger model."""
+import torch
+
 from flow.errors import FlowError
 from flow.nn.config import ModelSpec
 from flow.nn.model import build_model
@@ -16,3 +18,33 @@ def matching_weights(spec: ModelSpec, source) -> dict:
     if not taken:
         raise FlowError(f"no tensor of the initial model matches {spec.name} by name and shape")
     return target | taken
+
+
+def leading_block(src: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
+    """The block of `src` that a tensor of `shape` inherits: the leading channels on every axis
+    and, on a conv weight's kernel axis (the last of three), the centre taps; None where
+    `shape` is larger or of another rank."""
+    if src.dim() != len(shape) or any(d > s for d, s in zip(shape, src.shape)):
+        return None
+    index = [slice(0, d) for d in shape]
+    if src.dim() == 3:
+        pad = (src.shape[-1] - shape[-1]) // 2
+        index[-1] = slice(pad, pad + shape[-1])
+    return src[tuple(index)].clone()
+
+
+def sliced_weights(spec: ModelSpec, source) -> dict:
+    """The target's full state dict, every tensor the source has by name taken as its leading block
+    (`leading_block`): a narrower, lower-precision or shallower model of the same chain inherits the
+    trained model's weights, as one-shot NAS hands a subnet its supernet's weights. Learned
+    activation ranges copy over as they are (a range, not a step, so they hold at other bit-widths);
+    layers the source lacks or holds in another form (conv against separable) keep their
+    initial weights."""
+    target = build_model(spec).state_dict()
+    theirs = source.state_dict()
+    taken = {k: block for k in target if k in theirs
+             and (block := leading_block(theirs[k], target[k].shape)) is not None}
+    if not any(k.endswith("weight") for k in taken):
+        raise FlowError(f"no weight of the initial model fits {spec.name} by name (same layer kinds, "
+                        "no wider and no larger kernels); use --init without --init-slice for a model of other names")
+    return target | {k: v.to(target[k].dtype) for k, v in taken.items()}
