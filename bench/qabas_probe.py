@@ -27,7 +27,7 @@ from flow.search.select import derive
 from flow.search.space import load_space
 from flow.search.supernet import Supernet
 from flow.search.warmstart import model_choices
-from flow.train.ctc import ctc_loss
+from flow.train.ctc import total_ctc_loss
 from flow.train.trainer import TrainConfig, _Data
 
 
@@ -72,9 +72,6 @@ def main():
                         "give the search's --samples-per-s, --headroom and --chunk-len")
     data = _Data(list(args.datasets), TrainConfig(batch_size=16, valid_chunks=args.valid_chunks, seed=meta["config"]["seed"]))
 
-    def task_loss(log_probs, labels, lengths):
-        return ctc_loss(log_probs, labels, lengths)["total"]
-
     candidates = {"derived": derive(net, costs, meta["config"]["beam"])[0], "argmax": net.derived()}
     candidates |= {Path(m).stem: model_choices(space, load_model_spec(m)) for m in args.models}
     candidates |= {f"{name}, bits {args.raise_bits}": raised(space, ch, args.raise_bits) for name, ch in list(candidates.items())}
@@ -82,7 +79,7 @@ def main():
     print(f"{args.search} at step {state['step']}, first {args.chunks} validation chunks:")
     for name, choices in candidates.items():
         row = {"name": name, "architecture": describe(derived_spec(space, choices))}
-        row |= score(net, data, choices, args.chunks, task_loss, "cpu")
+        row |= score(net, data, choices, args.chunks, total_ctc_loss, "cpu")
         row |= {"lut": float(costs.network(costs.one_hot(choices), choices)[METRICS.index("lut")])}
         rows.append(row)
         print(f"  {name:28s} accuracy {100 * row['accuracy']:5.1f}%  loss {row['valid_loss']:.3f}  "

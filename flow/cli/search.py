@@ -69,7 +69,7 @@ def run(args):
     from flow.search.hwcost import CostModel
     from flow.search.search import run_search
     from flow.search.space import load_space
-    from flow.train.ctc import ctc_loss
+    from flow.train.ctc import total_ctc_loss
     from flow.train.trainer import TrainConfig, _Data
 
     cfg = SearchConfig(**{f.name: getattr(args, f.name) for f in fields(SearchConfig)})
@@ -91,12 +91,9 @@ def run(args):
     costs.check_fixed()
     data = _Data(list(args.datasets), TrainConfig(batch_size=cfg.batch_size, valid_chunks=args.valid_chunks, seed=cfg.seed))
 
-    def task_loss(log_probs, labels, lengths):
-        return ctc_loss(log_probs, labels, lengths)["total"]
-
     device = _init_distributed(args.device)
     try:
-        summary = run_search(space, data, args.out, cfg, costs, task_loss, device=device)
+        summary = run_search(space, data, args.out, cfg, costs, total_ctc_loss, device=device)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -31,3 +31,8 @@ def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: tor
     else:
         smooth = -(log_probs * smoothing_weights(C).to(log_probs)[None, None, :]).mean()
     return {"total": ctc + smooth, "ctc": ctc, "smooth": smooth}
+
+
+def total_ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
+    """The CTC + smoothing total over every frame: the task loss a search and its probe rank paths by."""
+    return ctc_loss(log_probs, targets, target_lengths)["total"]
