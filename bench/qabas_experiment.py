@@ -71,7 +71,7 @@ def search(tag: str, rate: float, args, root: Path) -> dict:
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
               "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device,
               *(["--init", args.search_init] if args.search_init else []), "--gate" if args.gate else "--no-gate",
-              "--anchor", args.anchor, "--inplace-kd", args.inplace_kd,
+              "--anchor", args.anchor, "--inplace-kd", args.inplace_kd, "--floor", args.floor,
               *args.search_options)
     return json.loads((out / "search.json").read_text())
 
@@ -208,6 +208,8 @@ def main():
                     help="the hardware penalty acts only while the argmax is over budget (rubicon search --gate)")
     ap.add_argument("--anchor", default="none", choices=ANCHORS,
                     help="the architecture every weight step also trains (rubicon search --anchor)")
+    ap.add_argument("--floor", type=float, default=0.0,
+                    help="with --gate: an argmax below this share of every area budget is pushed dearer (rubicon search --floor)")
     ap.add_argument("--inplace-kd", type=float, default=0.0,
                     help="with --anchor: the sampled path's KL to the anchor's frames (rubicon search --inplace-kd)")
     ap.add_argument("--epochs", type=int, default=3, help="training epochs of every model (same recipe for all)")
@@ -266,7 +268,8 @@ def main():
     args.report.mkdir(parents=True, exist_ok=True)
     result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
               "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate,
-              "anchor": args.anchor, "inplace_kd": args.inplace_kd, "train_init": args.train_init,
+              "anchor": args.anchor, "inplace_kd": args.inplace_kd, "floor": args.floor,
+              "train_init": args.train_init,
               "datasets": [str(d) for d in args.datasets], "tiny": args.tiny,
               "seconds": time.perf_counter() - started, "rows": rows, "best_realtime": best and best["name"],
               "searches": {t: {k: s[k] for k in ("architecture", "estimate", "search_seconds", "cycles_target")}

@@ -143,6 +143,42 @@ def test_gated_penalty_pushes_until_the_argmax_fits_then_lets_go(dataset, tmp_pa
     assert all(r["lam"] == (20.0 if r["argmax_excess"] > 0 else 0.0) for r in rows)
 
 
+CHEAP_FIRST = SPACE | {"name": "cheap_first", "slots": [{"repeat": 2, "ops": {"separable": [3, 9], "conv": [5]},
+                                                          "channels": [8, 16], "weight_bits": [3, 8], "act_bits": [2, 6]}]}
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.5])
+def test_floor_pushes_an_argmax_that_leaves_the_budget_unused_dearer(dataset, tmp_path, floor):
+    """Uniform logits over cheapest-first choices: the argmax is the cheapest network, 31% of this
+    budget (the dearest, 60%, fits too). With the hardware term alone and the gate, λ is 0 and
+    nothing moves; with `floor` 0.5 the steps pull the expected area up until the argmax uses at
+    least half of the budget (at the default λ = 1), and then λ is 0 again."""
+    costs = costs_of(CHEAP_FIRST, headroom=0.9)
+    start = Supernet(costs.space).derived()
+    share = costs.area_share(costs.network(costs.one_hot(start), start))
+    assert 0.3 < share < 0.32  # by hand: the cheapest choice of every factor (first index of the uniform logits)
+    cfg = SearchConfig(**(FAST | dict(steps=40, arch_lr=0.1, seed=3, log_every=1, lam=1.0, gate=True, floor=floor,
+                                      task_weight=1.0 if floor else 0.0)))
+    run_search(costs.space, data_of(dataset), tmp_path / "run", cfg, costs, task_loss, progress=False)
+    net = Supernet(costs.space)
+    net.load_state_dict(torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["net"])
+    end = costs.area_share(costs.network(costs.one_hot(net.derived()), net.derived()))
+    lams = [r["lam"] for r in torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["log"] if "lam" in r]
+    if floor == 0:
+        assert end == share and set(lams) == {0.0}
+    else:
+        assert end >= floor and lams[0] == -1.0 and lams[-1] == 0.0
+        assert costs.excess(costs.network(costs.one_hot(net.derived()), net.derived())) <= 0  # still within the budget
+
+
+def test_floor_needs_the_gate(dataset, tmp_path):
+    costs = costs_of(CHEAP_FIRST, headroom=0.9)
+    with pytest.raises(FlowError, match="--floor 0.5: give a share of the budget between 0 and 1, with --gate"):
+        run_search(costs.space, data_of(dataset), tmp_path / "run", SearchConfig(**(FAST | dict(steps=4, floor=0.5))),
+                   costs, task_loss, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 # ---------------------------------------------------------------- (c) the build's estimate
 
 CHOICES = [{"op": 1, "channels": 0, "weight_bits": 1, "act_bits": 0},   # separable k9, 16 wide, w3 a6

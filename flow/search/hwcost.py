@@ -158,6 +158,22 @@ class CostModel:
         use = torch.isfinite(self.budget) & (self.budget > 0)
         return float((cost[use] / self.budget[use] - 1).max())
 
+    def _area(self) -> torch.Tensor:
+        """The area metrics (every one but cycles) with a finite positive budget."""
+        return torch.tensor([m != "cycles" for m in METRICS]) & torch.isfinite(self.budget) & (self.budget > 0)
+
+    def area_share(self, cost: torch.Tensor) -> float:
+        """The largest share of its budget that a network cost takes of any area metric (LUT, BRAM18, DSP)."""
+        use = self._area()
+        return float((cost[use] / self.budget[use]).max())
+
+    def area_use(self, probs, choices) -> torch.Tensor:
+        """Σ over the area metrics of the expected cost / budget: linear, so its pull on the logits is
+        as strong far below the budget as near it (the softplus penalty's fades there)."""
+        use = self._area()
+        cost = self.network(probs, choices)
+        return (cost[use] / self.budget[use].to(cost.dtype)).sum()
+
     def one_hot(self, choices: list[dict]) -> list[torch.Tensor]:
         """The derived architecture's joint probabilities (one-hot rows of the tables)."""
         out = []
