@@ -1,5 +1,5 @@
 """How a QABAS search's architecture moved: per search_log.csv, the derived architecture's depth
-(non-identity slots), the supernet's expected LUTs and the weight step's losses (the sampled path,
+(non-identity slots), the supernet's expected LUTs and the derived architecture's (dashed), and the weight step's losses (the sampled path,
 and with --anchor the anchor path, dashed) against the step, one line per search.
 
 Shows at a glance whether a search kept a network or drifted to the cheapest paths (identity
@@ -33,14 +33,16 @@ def main():
             rows = list(csv.DictReader(f))
         steps = [int(r["step"]) for r in rows]
         ax_depth.plot(steps, [depth(r["architecture"]) for r in rows], label=label, drawstyle="steps-post")
-        ax_lut.plot(steps, [float(r["exp_lut"]) for r in rows], label=label)
+        expected, = ax_lut.plot(steps, [float(r["exp_lut"]) for r in rows], label=f"{label}: expected")
+        ax_lut.plot(steps, [float(r["lut"]) for r in rows], "--", color=expected.get_color(), label=f"{label}: derived")
         line, = ax_loss.plot(steps, [float(r["weight_loss"]) for r in rows], label=f"{label}: sampled path")
         if rows and rows[0].get("anchor_loss"):
             ax_loss.plot(steps, [float(r["anchor_loss"]) for r in rows], "--", color=line.get_color(),
                          label=f"{label}: anchor path")
     ax_depth.set(xlabel="search step", ylabel="searched layers in the derived architecture",
                  title="depth of the derived architecture")
-    ax_lut.set(xlabel="search step", ylabel="expected LUT (Σ p·cost)", title="expected LUTs of the supernet")
+    ax_lut.set(xlabel="search step", ylabel="LUT (estimate)",
+               title="LUTs: supernet expected (Σ p·cost), derived (dashed)")
     ax_loss.set(xlabel="search step", ylabel="CTC loss (training batch)", title="weight-step losses")
     ax_lut.legend(fontsize=8)
     ax_loss.legend(fontsize=7)
