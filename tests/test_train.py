@@ -134,3 +134,14 @@ def test_loss_goes_down(dataset, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "train_log.csv")))
     losses = np.array([float(r["loss"]) for r in rows])
     assert losses[-3:].mean() < losses[:3].mean()
+
+
+def test_a_dataset_too_small_to_hold_out_chunks_is_refused_before_training(tmp_path):
+    """Validation keeps the last tenth of every dataset: 8 chunks keep none, and the first
+    validation would divide by zero after the whole epoch; the run is refused up front instead."""
+    rng = np.random.default_rng(0)
+    write_chunk_dataset(tmp_path / "ds", [rng.normal(size=600).astype(np.float32) for _ in range(8)],
+                        [rng.integers(1, 5, size=20).astype(np.uint8) for _ in range(8)])
+    with pytest.raises(FlowError, match=r"ds: 8 chunks; validation holds out the last tenth of every dataset"):
+        train(parse_model(TINY), [tmp_path / "ds"], tmp_path / "out", TrainConfig(batch_size=2))
+    assert not (tmp_path / "out").exists()

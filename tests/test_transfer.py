@@ -74,3 +74,28 @@ def test_init_slice_needs_init(tmp_path, capsys):
     assert main(["train", str(tmp_path / "m.yaml"), str(tmp_path), "-o", str(tmp_path / "out"), "--init-slice"]) != 0
     assert "--init-slice needs --init" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_train_init_slice_starts_from_the_slices(tmp_path):
+    """`rubicon train --init WIDE --init-slice` at learning rate 0: the saved convolution weights are
+    the wide model's slices, taken by hand (the normalisation statistics still move in one step)."""
+    import numpy as np
+    import yaml
+
+    from flow.data.chunks import write_chunk_dataset
+    from flow.nn.checkpoint import load_model, save_model
+
+    torch.manual_seed(1)
+    wide = build_model(parse_model(WIDE))  # trainable weights (the numbered ones overflow the loss)
+    save_model(wide, tmp_path / "wide.pt")
+    (tmp_path / "narrow.yaml").write_text(yaml.safe_dump(NARROW))
+    rng = np.random.default_rng(0)
+    write_chunk_dataset(tmp_path / "ds", [rng.normal(size=600).astype(np.float32) for _ in range(20)],
+                        [rng.integers(1, 5, size=20).astype(np.uint8) for _ in range(20)])
+    assert main(["train", str(tmp_path / "narrow.yaml"), str(tmp_path / "ds"), "-o", str(tmp_path / "out"),
+                 "--init", str(tmp_path / "wide.pt"), "--init-slice", "--lr", "0", "--max-steps", "1",
+                 "--batch-size", "2", "--valid-chunks", "2", "--threads", "1"]) == 0
+    trained = load_model(str(tmp_path / "out" / "model.pt"))[0].state_dict()
+    src = wide.state_dict()["encoder.1.body.0.grouped.weight"]
+    assert torch.equal(trained["encoder.1.body.0.grouped.weight"], src[:, :, 2:5])
+    assert torch.equal(trained["encoder.1.body.0.pointwise.weight"], wide.state_dict()["encoder.1.body.0.pointwise.weight"][:3])

@@ -99,6 +99,10 @@ class _Data:
             train.append(np.arange(offset, offset + len(s) - n_valid))
             valid.append(np.arange(offset + len(s) - n_valid, offset + len(s)))
         self.train_ids, self.valid = np.concatenate(train), np.concatenate(valid)
+        if not len(self.valid):
+            sizes = ", ".join(f"{d}: {len(s)} chunks" for d, s in zip(directories, sets))
+            raise FlowError(f"{sizes}; validation holds out the last tenth of every dataset, so one needs at "
+                            "least 10 chunks (chunkify more reads)")
         self.steps_per_epoch = len(self.train_ids) // cfg.batch_size
         if self.steps_per_epoch == 0:
             raise FlowError(f"{directories[0]}: {len(self.train_ids)} training chunks is fewer than one batch of {cfg.batch_size}")
@@ -185,10 +189,10 @@ def train(spec: ModelSpec, datasets: Path | list[Path], out_dir: Path, cfg: Trai
     device = training_device(cfg.device)
     datasets = [Path(d) for d in (datasets if isinstance(datasets, list | tuple) else [datasets])]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    data = _Data(datasets, cfg)
+    data = _Data(datasets, cfg)  # bad data fails here, before the training folder exists
+    out_dir.mkdir(parents=True, exist_ok=True)
     model = build_model(spec)
     if init_weights is not None:
         model.load_state_dict(init_weights)
