@@ -39,7 +39,7 @@ from flow.nn.config import load_model_spec  # noqa: E402
 from flow.paths import LAMBDA_REFERENCE, MODELS_DIR, REPO_ROOT, data_file  # noqa: E402
 from flow.report.schema import MINION_SAMPLES_PER_S  # noqa: E402
 from flow.search.derive import describe, plot_pareto, write_model_yaml  # noqa: E402
-from flow.search.search import ANCHORS  # noqa: E402
+from flow.search.search import ANCHORS, SearchConfig  # noqa: E402
 
 TARGET = "pynq-z2"
 HEADROOM = 0.15
@@ -47,6 +47,7 @@ CHUNK_LEN = 4200
 RATES = {"minion": MINION_SAMPLES_PER_S, "minion4x": 4 * MINION_SAMPLES_PER_S}
 REFERENCE = "rubicall_pynq"
 SPACE = MODELS_DIR / "search" / "pynq_default.yaml"
+SEARCH_DEFAULTS = vars(SearchConfig())  # what an older search.json without a field ran with
 NAMES = [f"ref_scaled_{tag}" for tag in RATES] + [f"qabas_{tag}" for tag in RATES]
 # the fine-tuning rate of a warm-started training (--train-init), as `make distill` continues a trained model
 FINETUNE = ["--lr", "5e-4", "--warmup-steps", "50"]
@@ -64,8 +65,21 @@ def _must(*args) -> None:
         raise FlowError(f"`rubicon {' '.join(map(str, args))}` failed")
 
 
+def _check_finished_search(out: Path, args) -> None:
+    """A finished search is reused only if it ran with these settings (the report records the arguments)."""
+    ran = json.loads((out / "search.json").read_text())["config"]
+    wanted = {"seed": args.seed, "gate": args.gate, "floor": args.floor, "anchor": args.anchor,
+              "inplace_kd": args.inplace_kd, "init": args.search_init or None}
+    differ = {k: (ran.get(k, SEARCH_DEFAULTS[k]), v) for k, v in wanted.items() if ran.get(k, SEARCH_DEFAULTS[k]) != v}
+    if differ:
+        raise FlowError(f"{out} was searched with {', '.join(f'{k}={a!r}' for k, (a, _) in differ.items())}, not "
+                        f"{', '.join(f'{k}={b!r}' for k, (_, b) in differ.items())}; give another --runs")
+
+
 def search(tag: str, rate: float, args, root: Path) -> dict:
     out = root / f"search_{tag}"
+    if (out / "search.json").exists():
+        _check_finished_search(out, args)
     if not (out / "search.json").exists() or json.loads((out / "search.json").read_text())["steps"] < args.search_steps:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
@@ -133,7 +147,8 @@ def model_yaml(name: str, source: Path, root: Path) -> Path:
 
 
 def train(name: str, yaml_path: Path, args, root: Path) -> Path:
-    out = root / f"train_{name}"
+    # a warm-started training has its own folder: a finished model.pt is reused without looking inside
+    out = root / (f"train_{name}_from_{Path(args.train_init).stem}" if args.train_init else f"train_{name}")
     final = out / "model.pt"
     if not final.exists():
         _must("train", yaml_path, *args.datasets, "-o", out, "--epochs", args.epochs, "--seed", args.seed,

@@ -5,6 +5,7 @@ NAME` and `load_model(NAME)` find it. Refuses to overwrite a shipped model unles
 Usage: python bench/ship_model.py TRAINED.pt NAME --header "what it is, how it was made" [--replace]
 """
 import argparse
+import re
 import sys
 
 from flow.errors import FlowError
@@ -20,13 +21,15 @@ def main():
     ap.add_argument("--header", required=True, help="the YAML's comment: what the model is and how it was made")
     ap.add_argument("--replace", action="store_true", help="overwrite a model already shipped under NAME")
     args = ap.parse_args()
+    if not re.fullmatch(r"[A-Za-z0-9_]+", args.name):
+        raise FlowError(f"{args.name!r}: a shipped model's name is letters, digits and underscores")
     yaml_path, weights = MODELS_DIR / f"{args.name}.yaml", MODELS_DIR / f"{args.name}.pt"
     if not args.replace and (yaml_path.exists() or weights.exists()):
         raise FlowError(f"models/{args.name} is shipped already; pass --replace to overwrite it")
     model, meta = load_model(args.model)
     model.spec.name = args.name
+    write_model_yaml(model.spec, yaml_path, args.header)  # both files are written whole (a temporary, then renamed)
     save_model(model, weights, (meta or {}) | {"shipped_from": str(args.model)})
-    write_model_yaml(model.spec, yaml_path, args.header)
     print(f"{args.name}: {describe(model.spec)} → {yaml_path}, {weights}")
 
 

@@ -156,7 +156,7 @@ def test_floor_pushes_an_argmax_that_leaves_the_budget_unused_dearer(dataset, tm
     costs = costs_of(CHEAP_FIRST, headroom=0.9)
     start = Supernet(costs.space).derived()
     share = costs.area_share(costs.network(costs.one_hot(start), start))
-    assert 0.3 < share < 0.32  # by hand: the cheapest choice of every factor (first index of the uniform logits)
+    assert 0.3 < share < 0.32  # the cheapest choice of every factor (the first index wins the uniform logits' tie)
     cfg = SearchConfig(**(FAST | dict(steps=40, arch_lr=0.1, seed=3, log_every=1, lam=1.0, gate=True, floor=floor,
                                       task_weight=1.0 if floor else 0.0)))
     run_search(costs.space, data_of(dataset), tmp_path / "run", cfg, costs, task_loss, progress=False)
@@ -171,10 +171,12 @@ def test_floor_pushes_an_argmax_that_leaves_the_budget_unused_dearer(dataset, tm
         assert costs.excess(costs.network(costs.one_hot(net.derived()), net.derived())) <= 0  # still within the budget
 
 
-def test_floor_needs_the_gate(dataset, tmp_path):
+@pytest.mark.parametrize("bad", [dict(floor=0.5), dict(floor=1.0, gate=True), dict(floor=-0.1, gate=True)],
+                         ids=["no-gate", "one", "negative"])
+def test_floor_needs_the_gate_and_a_share(dataset, tmp_path, bad):
     costs = costs_of(CHEAP_FIRST, headroom=0.9)
-    with pytest.raises(FlowError, match="--floor 0.5: give a share of the budget between 0 and 1, with --gate"):
-        run_search(costs.space, data_of(dataset), tmp_path / "run", SearchConfig(**(FAST | dict(steps=4, floor=0.5))),
+    with pytest.raises(FlowError, match=r"--floor -?[\d.]+: give a share of the budget between 0 and 1, with --gate"):
+        run_search(costs.space, data_of(dataset), tmp_path / "run", SearchConfig(**(FAST | dict(steps=4) | bad)),
                    costs, task_loss, progress=False)
     assert not (tmp_path / "run").exists()
 

@@ -36,7 +36,9 @@ def leading_block(src: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
 def sliced_weights(spec: ModelSpec, source) -> dict:
     """The target's full state dict, every tensor the source has by name taken as its leading block
     (`leading_block`): a narrower, lower-precision or shallower model of the same chain inherits the
-    trained model's weights, as one-shot NAS hands a subnet its supernet's weights. Learned
+    trained model's weights, as one-shot NAS hands a subnet its supernet's weights. Layers match by
+    position (layer i from layer i), so a model with a layer dropped from the middle takes the
+    layers after the gap from their predecessors' places: a start to fine-tune, not a copy. Learned
     activation ranges copy over as they are (a range, not a step, so they hold at other bit-widths);
     layers the source lacks or holds in another form (conv against separable) keep their
     initial weights."""
