@@ -65,9 +65,9 @@ def _must(*args) -> None:
         raise FlowError(f"`rubicon {' '.join(map(str, args))}` failed")
 
 
-def _check_finished_search(out: Path, args) -> None:
-    """A finished search is reused only if it ran with these settings (the report records the arguments)."""
-    ran = json.loads((out / "search.json").read_text())["config"]
+def _check_finished_search(out: Path, ran: dict, args) -> None:
+    """A finished search (`ran`: its config) is reused only if it ran with these settings (the report
+    records the arguments)."""
     wanted = {"seed": args.seed, "gate": args.gate, "floor": args.floor, "anchor": args.anchor,
               "inplace_kd": args.inplace_kd, "init": args.search_init or None}
     differ = {k: (ran.get(k, SEARCH_DEFAULTS[k]), v) for k, v in wanted.items() if ran.get(k, SEARCH_DEFAULTS[k]) != v}
@@ -78,9 +78,10 @@ def _check_finished_search(out: Path, args) -> None:
 
 def search(tag: str, rate: float, args, root: Path) -> dict:
     out = root / f"search_{tag}"
-    if (out / "search.json").exists():
-        _check_finished_search(out, args)
-    if not (out / "search.json").exists() or json.loads((out / "search.json").read_text())["steps"] < args.search_steps:
+    finished = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else None
+    if finished:
+        _check_finished_search(out, finished["config"], args)
+    if not finished or finished["steps"] < args.search_steps:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
               "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device,

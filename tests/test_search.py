@@ -100,14 +100,18 @@ def test_hardware_term_has_a_gradient_for_every_architecture_logit():
 
 # ---------------------------------------------------------------- (b) λ and the budget steer
 
+def argmax_cost(costs: CostModel, run_dir) -> torch.Tensor:
+    """The network cost of a finished search's argmax architecture (from its checkpoint)."""
+    net = Supernet(costs.space)
+    net.load_state_dict(torch.load(run_dir / "checkpoint.pt", weights_only=True)["net"])
+    return costs.network(costs.one_hot(net.derived()), net.derived())
+
+
 def _searched_share(dataset, tmp_path, lam, headroom, name):
     costs = costs_of(headroom=headroom)
     cfg = SearchConfig(steps=30, lam=lam, arch_lr=0.1, seed=3, **FAST)
     run_search(costs.space, data_of(dataset), tmp_path / name, cfg, costs, task_loss, progress=False)
-    net = Supernet(costs.space)
-    net.load_state_dict(torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["net"])
-    derived = net.derived()
-    return board_share(costs, costs.network(costs.one_hot(derived), derived))
+    return board_share(costs, argmax_cost(costs, tmp_path / name))
 
 
 def test_raising_lambda_or_shrinking_the_budget_lowers_the_derived_cost(dataset, tmp_path):
@@ -127,17 +131,11 @@ def test_gated_penalty_pushes_until_the_argmax_fits_then_lets_go(dataset, tmp_pa
     """With `gate`, the penalty acts on the architecture steps whose argmax is over the budget and
     on no other: the search moves the dearest argmax under the budget, and then λ is 0."""
     costs = costs_of(headroom=0.97)
-
-    def argmax_cost(name):
-        net = Supernet(costs.space)
-        net.load_state_dict(torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["net"])
-        return costs.network(costs.one_hot(net.derived()), net.derived())
-
     start = Supernet(costs.space).derived()  # uniform logits: the dearest choices, over this budget
     assert costs.excess(costs.network(costs.one_hot(start), start)) > 0
     cfg = SearchConfig(**(FAST | dict(steps=40, arch_lr=0.1, seed=3, log_every=1, lam=20.0, gate=True)))
     run_search(costs.space, data_of(dataset), tmp_path / "gated", cfg, costs, task_loss, progress=False)
-    assert bool(torch.all(argmax_cost("gated") <= costs.budget))
+    assert bool(torch.all(argmax_cost(costs, tmp_path / "gated") <= costs.budget))
     rows = [r for r in torch.load(tmp_path / "gated" / "checkpoint.pt", weights_only=True)["log"] if "lam" in r]
     assert rows[0]["lam"] == 20.0 and rows[-1]["lam"] == 0.0
     assert all(r["lam"] == (20.0 if r["argmax_excess"] > 0 else 0.0) for r in rows)
@@ -160,15 +158,13 @@ def test_floor_pushes_an_argmax_that_leaves_the_budget_unused_dearer(dataset, tm
     cfg = SearchConfig(**(FAST | dict(steps=40, arch_lr=0.1, seed=3, log_every=1, lam=1.0, gate=True, floor=floor,
                                       task_weight=1.0 if floor else 0.0)))
     run_search(costs.space, data_of(dataset), tmp_path / "run", cfg, costs, task_loss, progress=False)
-    net = Supernet(costs.space)
-    net.load_state_dict(torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["net"])
-    end = costs.area_share(costs.network(costs.one_hot(net.derived()), net.derived()))
+    end = costs.area_share(argmax_cost(costs, tmp_path / "run"))
     lams = [r["lam"] for r in torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["log"] if "lam" in r]
     if floor == 0:
         assert end == share and set(lams) == {0.0}
     else:
         assert end >= floor and lams[0] == -1.0 and lams[-1] == 0.0
-        assert costs.excess(costs.network(costs.one_hot(net.derived()), net.derived())) <= 0  # still within the budget
+        assert costs.excess(argmax_cost(costs, tmp_path / "run")) <= 0  # still within the budget
 
 
 @pytest.mark.parametrize("bad", [dict(floor=0.5), dict(floor=1.0, gate=True), dict(floor=-0.1, gate=True)],

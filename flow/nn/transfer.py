@@ -20,17 +20,23 @@ def matching_weights(spec: ModelSpec, source) -> dict:
     return target | taken
 
 
+def block_index(small, large) -> tuple[slice, ...]:
+    """Where a tensor of shape `small` sits inside one of shape `large` (same rank, no axis larger):
+    the leading channels on every axis and, on a conv weight's kernel axis (the last of three),
+    the centre taps. A subnet's weights are this block of its supernet's (warm start, slicing)."""
+    index = [slice(0, d) for d in small]
+    if len(small) == 3:
+        pad = (large[-1] - small[-1]) // 2
+        index[-1] = slice(pad, pad + small[-1])
+    return tuple(index)
+
+
 def leading_block(src: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
-    """The block of `src` that a tensor of `shape` inherits: the leading channels on every axis
-    and, on a conv weight's kernel axis (the last of three), the centre taps; None where
-    `shape` is larger or of another rank."""
+    """The block of `src` that a tensor of `shape` inherits (`block_index`); None where `shape`
+    is larger or of another rank."""
     if src.dim() != len(shape) or any(d > s for d, s in zip(shape, src.shape)):
         return None
-    index = [slice(0, d) for d in shape]
-    if src.dim() == 3:
-        pad = (src.shape[-1] - shape[-1]) // 2
-        index[-1] = slice(pad, pad + shape[-1])
-    return src[tuple(index)].clone()
+    return src[block_index(shape, src.shape)].clone()
 
 
 def sliced_weights(spec: ModelSpec, source) -> dict:

@@ -155,23 +155,27 @@ class CostModel:
     def excess(self, cost: torch.Tensor) -> float:
         """The largest relative excess of a network cost over the budget (negative: the margin left),
         over the metrics with a finite budget."""
-        use = torch.isfinite(self.budget) & (self.budget > 0)
+        use = self._budgeted()
         return float((cost[use] / self.budget[use] - 1).max())
+
+    def _budgeted(self) -> torch.Tensor:
+        """The metrics with a finite positive budget."""
+        return torch.isfinite(self.budget) & (self.budget > 0)
 
     def _area(self) -> torch.Tensor:
         """The area metrics (every one but cycles) with a finite positive budget."""
-        return torch.tensor([m != "cycles" for m in METRICS]) & torch.isfinite(self.budget) & (self.budget > 0)
+        return torch.tensor([m != "cycles" for m in METRICS]) & self._budgeted()
 
     def area_share(self, cost: torch.Tensor) -> float:
         """The largest share of its budget that a network cost takes of any area metric (LUT, BRAM18, DSP)."""
         use = self._area()
         return float((cost[use] / self.budget[use]).max())
 
-    def area_use(self, probs, choices) -> torch.Tensor:
-        """Σ over the area metrics of the expected cost / budget: linear, so its pull on the logits is
-        as strong far below the budget as near it (the softplus penalty's fades there)."""
+    def area_use(self, cost: torch.Tensor) -> torch.Tensor:
+        """Σ over the area metrics of a network cost / budget; of the expected cost, linear in the
+        probabilities, so its pull on the logits is as strong far below the budget as near it (the
+        softplus penalty's fades there)."""
         use = self._area()
-        cost = self.network(probs, choices)
         return (cost[use] / self.budget[use].to(cost.dtype)).sum()
 
     def one_hot(self, choices: list[dict]) -> list[torch.Tensor]:

@@ -338,7 +338,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
                         under = costs.area_share(argmax_cost) < cfg.floor
                     lam = cfg.lam if row["argmax_excess"] > 0 else (-cfg.lam if under else 0.0)
                     if lam < 0:  # the budget left unused: the expected area pulled up
-                        term = costs.area_use(net.probs(), derived)
+                        term = costs.area_use(costs.network(net.probs(), derived))
                 loss_a = lam * term.to(device=device, dtype=torch.float32)
                 if cfg.task_weight > 0:
                     choices, gates = net.sample(_generator(cfg.seed, step, 1), tau)

@@ -27,6 +27,7 @@ import torch
 
 from flow.errors import FlowError
 from flow.nn.checkpoint import load_model
+from flow.nn.transfer import block_index
 from flow.search.space import IDENTITY
 from flow.search.supernet import Supernet
 
@@ -51,13 +52,11 @@ def _put(dst: torch.Tensor, src: torch.Tensor, what: str) -> None:
     if src.dim() != dst.dim() or any(s > d for s, d in zip(src.shape, dst.shape)):
         raise FlowError(f"--init: {what} {tuple(src.shape)} does not fit the supernet's {tuple(dst.shape)}; "
                         "the model must be narrower or equal, with kernels no larger than the slot's largest")
-    index = [slice(0, s) for s in src.shape]
+    index = block_index(src.shape, dst.shape)
     with torch.no_grad():
         if src.dim() == 3:
-            dst[tuple(index[:2])] = 0  # the taps around a smaller kernel
-            pad = (dst.shape[-1] - src.shape[-1]) // 2
-            index[-1] = slice(pad, pad + src.shape[-1])
-        dst[tuple(index)] = src
+            dst[index[:2]] = 0  # the taps around a smaller kernel
+        dst[index] = src
 
 
 def _bn(dst, sd: dict, prefix: str) -> None:
