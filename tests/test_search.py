@@ -98,6 +98,56 @@ def test_hardware_term_has_a_gradient_for_every_architecture_logit():
             assert net.arch[name].grad[j].item() == pytest.approx(numeric, rel=1e-6), (name, j)
 
 
+def _slot_gates(slot, choice, grad: bool):
+    """One-hot gates of a fixed choice, as leaf tensors (with `grad`: the gradient the architecture step sees)."""
+    return {f: torch.nn.functional.one_hot(torch.tensor(choice[f]), len(v)).double().requires_grad_(grad)
+            for f, v in slot.factors.items()}
+
+
+@pytest.mark.parametrize("sampled", [0, 1, 2])
+def test_activation_bit_gradients_compare_the_bit_widths(sampled):
+    """With the slot's output read by a linear loss L = <w, y>, the output is linear in the
+    activation-bit gates, so the gate gradients must differ exactly as the losses of the paths
+    quantized at each bit-width, each computed by its own forward pass: g_b - g_s = L(b) - L(s).
+    Gating the output by the sampled bit-width alone gives every other bit-width a zero gradient."""
+    space = parse_space(SPACE | {"slots": [SPACE["slots"][0] | {"repeat": 1, "act_bits": [6, 4, 2]}]})
+    torch.manual_seed(0)
+    slot_net = Supernet(space).double().slots[0].eval()  # running BatchNorm statistics: the same whatever the gates
+    slot = space.slots[0]
+    x = torch.relu(torch.randn(2, 16, 40, dtype=torch.float64))
+    w = torch.randn(2, 16, 40, dtype=torch.float64)
+    choice = {"op": 0, "channels": 0, "weight_bits": 0, "act_bits": sampled}  # conv 5: one quantizer, at the output
+
+    def loss(ch, grad):
+        gates = _slot_gates(slot, ch, grad)
+        y, _ = slot_net(x, 8, ch, gates)
+        return (w * y).sum(), gates
+
+    total, gates = loss(choice, True)
+    total.backward()
+    g = gates["act_bits"].grad
+    with torch.no_grad():
+        paths = [loss(choice | {"act_bits": b}, False)[0].item() for b in range(3)]
+    assert len(set(paths)) == 3  # the bit-widths do differ here
+    for b in range(3):
+        assert (g[b] - g[sampled]).item() == pytest.approx(paths[b] - paths[sampled], rel=1e-9, abs=1e-9)
+
+
+def test_weight_bit_gates_all_receive_a_gradient():
+    """Every weight bit-width's gate, not only the sampled one's, learns from the path (separable op:
+    both the depthwise and the pointwise weights are mixtures)."""
+    space = parse_space(SPACE)
+    torch.manual_seed(0)
+    slot_net = Supernet(space).double().slots[0].eval()
+    slot = space.slots[0]
+    x = 4 * torch.relu(torch.randn(2, 16, 40, dtype=torch.float64))  # 2-bit activations step by 4/3: not all zero
+    choice = {"op": 1, "channels": 0, "weight_bits": 1, "act_bits": 0}
+    gates = _slot_gates(slot, choice, True)
+    y, _ = slot_net(x, 8, choice, gates)
+    (torch.randn_like(y) * y).sum().backward()
+    assert torch.all(gates["weight_bits"].grad != 0) and torch.all(gates["act_bits"].grad != 0)
+
+
 # ---------------------------------------------------------------- (b) λ and the budget steer
 
 def argmax_cost(costs: CostModel, run_dir) -> torch.Tensor:
@@ -155,7 +205,7 @@ def test_floor_pushes_an_argmax_that_leaves_the_budget_unused_dearer(dataset, tm
     start = Supernet(costs.space).derived()
     share = costs.area_share(costs.network(costs.one_hot(start), start))
     assert 0.3 < share < 0.32  # the cheapest choice of every factor (the first index wins the uniform logits' tie)
-    cfg = SearchConfig(**(FAST | dict(steps=40, arch_lr=0.1, seed=3, log_every=1, lam=1.0, gate=True, floor=floor,
+    cfg = SearchConfig(**(FAST | dict(steps=60, arch_lr=0.1, seed=3, log_every=1, lam=1.0, gate=True, floor=floor,
                                       task_weight=1.0 if floor else 0.0)))
     run_search(costs.space, data_of(dataset), tmp_path / "run", cfg, costs, task_loss, progress=False)
     end = costs.area_share(argmax_cost(costs, tmp_path / "run"))

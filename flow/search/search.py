@@ -196,6 +196,7 @@ def _weight_loss(net, data, idx, step: int, tau: float, cfg: SearchConfig, ancho
     x, y, lengths, _ = data.tensors(idx)
     x, y, lengths = x.to(device), y.to(device), lengths.to(device)
     choices, gates = net.sample(_generator(cfg.seed, step, 0), tau)
+    gates = [{f: g.detach() for f, g in slot.items()} for slot in gates]  # the logits learn on architecture steps only
     sampled = net(x, choices, gates)
     loss = task_loss(sampled, y, lengths)
     parts = {"weight_loss": loss}

@@ -13,8 +13,18 @@ ordinary Brevitas model trained from scratch.
 Choices are sampled per step with the Gumbel-softmax straight-through estimator (hard one-hot
 forward, soft gradient) from the architecture logits, one sample shared by the whole batch (and
 by every process of a distributed run, the noise being seeded by the step). Only the sampled
-path is computed (GDAS): its output is multiplied by the sampled gates, whose value is one and
-whose gradient reaches every logit of the factor; the width enters as a mixture of masks.
+op is computed (GDAS): its output is multiplied by the op's gate, whose value is one and whose
+gradient reaches every logit of the factor. Width and bit-widths enter as mixtures, each
+candidate weighted by its gate: the width as a mixture of channel masks (FBNetV2), the weight
+bits as a mixture of the weight quantized at every bit-width and the activation bits as one of
+the activation quantized at every bit-width (EdMIPS), all cheap next to the convolution. The
+forward value is the sampled path's (the other gates are zero), and the gradient to candidate
+b's gate is ⟨∂L/∂y, y_b⟩, so two bit-widths' gradients differ by the first-order change of the
+loss when one replaces the other. Why not gate the output by the sampled bit-width alone, as the
+op: that gradient is ⟨∂L/∂y, y⟩ whichever bit-width was sampled, it says whether a larger output
+would help and nothing about which bit-width reads better, so the cost alone chose the
+bit-widths (measured: after 250 steps the activation bits stood at 0.35/0.30/0.29 in every slot
+on pynq-z2, reports/qabas/README.md).
 BatchNorm statistics are taken over the global batch when distributed (a differentiable
 all-reduce), so a data-parallel run computes what one process does on the whole batch.
 """
@@ -54,6 +64,15 @@ def quant_signed(x: torch.Tensor, limit: torch.Tensor, bits: int) -> torch.Tenso
     y = torch.maximum(torch.minimum(x, limit), -limit)
     scale = limit / (2 ** (bits - 1) - 1)
     return ste_round(y / scale) * scale
+
+
+def bit_mixture(x: torch.Tensor, quantize, bits: tuple, chosen: int, gate: torch.Tensor) -> torch.Tensor:
+    """Σ_b gate[b] · quantize(x, bits[b]): the chosen bit-width's value (the gate is one-hot), with
+    a gradient to every bit-width's gate. A gate without a gradient (evaluation, weight steps)
+    quantizes at the chosen bit-width only."""
+    if not gate.requires_grad:
+        return quantize(x, bits[chosen]) * gate[chosen]
+    return sum(g * quantize(x, b) for g, b in zip(gate, bits))
 
 
 def _distributed() -> bool:
@@ -132,19 +151,20 @@ class SlotNet(nn.Module):
         kind, k = self.slot.ops[choice["op"]]
         if (kind, k) == IDENTITY:
             return x * gates["op"][choice["op"]], in_width
-        wb, ab = self.slot.weight_bits[choice["weight_bits"]], self.slot.act_bits[choice["act_bits"]]
+        w_bits = (self.slot.weight_bits, choice["weight_bits"], gates["weight_bits"])
+        a_bits = (self.slot.act_bits, choice["act_bits"], gates["act_bits"])
         x = x[:, :in_width]
         if kind == "separable":
-            dw = quant_weight(self._centre(self.dw[:in_width], k), wb)
+            dw = bit_mixture(self._centre(self.dw[:in_width], k), quant_weight, *w_bits)
             y = F.conv1d(x, dw, padding=(k - 1) // 2, groups=in_width)
-            y = quant_signed(y, self.mid_range, ab)
-            y = self.bn_sep(F.conv1d(y, quant_weight(self.pw[:, :in_width], wb)))
+            y = bit_mixture(y, lambda t, b: quant_signed(t, self.mid_range, b), *a_bits)
+            y = self.bn_sep(F.conv1d(y, bit_mixture(self.pw[:, :in_width], quant_weight, *w_bits)))
         else:
-            y = self.bn_conv(F.conv1d(x, quant_weight(self._centre(self.conv[:, :in_width], k), wb), padding=(k - 1) // 2))
+            conv = bit_mixture(self._centre(self.conv[:, :in_width], k), quant_weight, *w_bits)
+            y = self.bn_conv(F.conv1d(x, conv, padding=(k - 1) // 2))
         mask = gates["channels"] @ self.masks  # the sampled width's mask, with a gradient to every width logit
-        y = quant_relu(y * mask[None, :, None], self.act_top, ab)
-        gate = gates["op"][choice["op"]] * gates["weight_bits"][choice["weight_bits"]] * gates["act_bits"][choice["act_bits"]]
-        return y * gate, self.slot.channels[choice["channels"]]
+        y = bit_mixture(y * mask[None, :, None], lambda t, b: quant_relu(t, self.act_top, b), *a_bits)
+        return y * gates["op"][choice["op"]], self.slot.channels[choice["channels"]]
 
 
 class Supernet(nn.Module):
