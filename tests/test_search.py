@@ -1,4 +1,5 @@
 """QABAS (flow/search): the hardware term steers, its cost is the build's, resume is exact, bad spaces fail."""
+import json
 import subprocess
 import sys
 
@@ -146,6 +147,17 @@ def test_weight_bit_gates_all_receive_a_gradient():
     y, _ = slot_net(x, 8, choice, gates)
     (torch.randn_like(y) * y).sum().backward()
     assert torch.all(gates["weight_bits"].grad != 0) and torch.all(gates["act_bits"].grad != 0)
+
+
+def test_factor_probabilities_are_the_softmax_of_each_factor():
+    from flow.search.select import factor_probabilities
+
+    net = Supernet(parse_space(SPACE))
+    with torch.no_grad():
+        net.arch["0_op"].copy_(torch.log(torch.tensor([1.0, 1.0, 2.0, 4.0])))  # by hand: 1/8, 1/8, 2/8, 4/8
+    row = factor_probabilities(net)[0]
+    assert row["op"] == {"conv5": 0.125, "sep9": 0.125, "sep3": 0.25, "identity": 0.5}
+    assert row["act_bits"] == {"6": 0.5, "2": 0.5}
 
 
 # ---------------------------------------------------------------- (b) λ and the budget steer
@@ -375,6 +387,8 @@ def test_cli_search_derives_a_model_that_trains(dataset, tmp_path):
     assert done.returncode == 0, done.stderr
     for f in ("derived.yaml", "pareto.csv", "pareto.json", "pareto.png", "search_log.csv", "search.json"):
         assert (out / f).stat().st_size > 0, f
+    probabilities = json.loads((out / "search.json").read_text())["probabilities"]
+    assert len(probabilities) == 2 and set(probabilities[0]["op"]) == {"conv5", "sep9", "sep3", "identity"}
     spec = load_model_spec(str(out / "derived.yaml"))
     model = build_model(spec)
     x = torch.randn(2, 1, CHUNK)

@@ -51,7 +51,7 @@ from flow.evaluate.accuracy import accuracy
 from flow.nn.checkpoint import atomic_save, deferred_interrupts, interrupted
 from flow.search.derive import derived_spec, describe, write_model_yaml, write_pareto
 from flow.search.hwcost import CostModel
-from flow.search.select import derive
+from flow.search.select import derive, factor_probabilities
 from flow.search.supernet import BatchNorm, Supernet
 from flow.search.warmstart import warm_start
 
@@ -392,7 +392,8 @@ def finish(space, net: Supernet, costs: CostModel, out_dir: Path, pareto_rows: l
     path = write_model_yaml(spec, out_dir / "derived.yaml", header)
     write_pareto(pareto_rows, out_dir, f"{space.name} on {costs.target.name}")
     summary = meta | {"derived": str(path), "architecture": describe(spec), "choices": choices, "estimate": cost,
-                      "within_budget": fits, "argmax_architecture": describe(derived_spec(space, net.derived()))}
+                      "within_budget": fits, "argmax_architecture": describe(derived_spec(space, net.derived())),
+                      "probabilities": factor_probabilities(net)}
     (out_dir / "search.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -38,6 +38,18 @@ def log_probs(net) -> list[dict[str, np.ndarray]]:
     return out
 
 
+def factor_probabilities(net) -> list[dict[str, dict]]:
+    """Per slot, per factor: {choice label: probability}, how sure the search ended (search.json)."""
+    out = []
+    for slot, row in zip(net.space.slots, log_probs(net)):
+        short = {"separable": "sep", "conv": "conv", "identity": "identity"}  # as derive.describe
+        labels = {f: [short[k] + (str(n) if k != "identity" else "") for k, n in v] if f == "op" else list(v)
+                  for f, v in slot.factors.items()}
+        out.append({f: {str(label): round(float(np.exp(lp)), 3) for label, lp in zip(labels[f], row[f])}
+                    for f in slot.factors})
+    return out
+
+
 def _slot_candidates(slot, logp: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows of the slot's cost table, their log-probabilities, their factor indices [n, F]): every
     combination, identity once (its other factors at their most probable: the others cost the same
