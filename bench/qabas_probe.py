@@ -4,8 +4,9 @@ Scores, inside the search's final shared weights, the derived architecture, the 
 factor and each model YAML given (a chain of the space's shape, e.g. the scaled hand design),
 each also with every searchable weight and activation bit-width raised to --raise-bits (where the
 slot offers it): greedy accuracy and CTC loss on the search's first validation chunks, and the
-build's LUT estimate at the search's throughput target. Why: the architecture step can only prefer
-wider bit-widths if the supernet's paths at those widths score better; this shows whether they do.
+build's LUT estimate at the search's throughput target; then each factor's probabilities per
+slot. Why: the architecture step can only prefer wider bit-widths if the supernet's paths at
+those widths score better; this shows whether they do, and whether the logits followed.
 
 Usage: python bench/qabas_probe.py SEARCH_DIR DATASETS... [--models A.yaml ...] [--raise-bits 4]
            [--samples-per-s 2048000] [--headroom 0.15] [--chunks 64] [-o probe.json]
@@ -23,7 +24,7 @@ from flow.nn.config import load_model_spec
 from flow.search.derive import derived_spec, describe
 from flow.search.hwcost import CostModel
 from flow.search.search import score
-from flow.search.select import derive
+from flow.search.select import derive, factor_probabilities
 from flow.search.space import load_space
 from flow.search.supernet import Supernet
 from flow.search.warmstart import model_choices
@@ -84,8 +85,13 @@ def main():
         rows.append(row)
         print(f"  {name:28s} accuracy {100 * row['accuracy']:5.1f}%  loss {row['valid_loss']:.3f}  "
               f"LUT {row['lut']:>9,.0f}  {row['architecture']}", flush=True)
+    probabilities = factor_probabilities(net)
+    print("factor probabilities per slot:")
+    for i, row in enumerate(probabilities):
+        print(f"  {i}: " + "  ".join(f"{f} " + " ".join(f"{k}:{v:.2f}" for k, v in p.items()) for f, p in row.items()))
     if args.out:
-        args.out.write_text(json.dumps({"search": str(args.search), "step": state["step"], "rows": rows}, indent=1))
+        args.out.write_text(json.dumps({"search": str(args.search), "step": state["step"], "rows": rows,
+                                        "probabilities": probabilities}, indent=1))
     return 0
 
 
