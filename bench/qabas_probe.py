@@ -8,10 +8,17 @@ build's LUT estimate at the search's throughput target; then each factor's proba
 slot. Why: the architecture step can only prefer wider bit-widths if the supernet's paths at
 those widths score better; this shows whether they do, and whether the logits followed.
 
+With --bit-signal N: on N validation batches of 16, for the derived architecture, each slot's
+weight and activation bit-widths as the architecture step sees them (the gradient to each
+bit-width's gate, minus the chosen one's: the first-order loss change of switching to it) against
+the loss change measured by switching that slot to it, both averaged over the batches. Why: the
+step can rank bit-widths only if the first sign follows the second.
+
 Usage: python bench/qabas_probe.py SEARCH_DIR DATASETS... [--models A.yaml ...] [--raise-bits 4]
-           [--samples-per-s 2048000] [--headroom 0.15] [--chunks 64] [-o probe.json]
+           [--samples-per-s 2048000] [--headroom 0.15] [--chunks 64] [--bit-signal 4] [-o probe.json]
 """
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -26,7 +33,7 @@ from flow.search.hwcost import CostModel
 from flow.search.search import score
 from flow.search.select import derive, factor_probabilities
 from flow.search.space import load_space
-from flow.search.supernet import Supernet
+from flow.search.supernet import BatchNorm, Supernet
 from flow.search.warmstart import model_choices
 from flow.train.ctc import total_ctc_loss
 from flow.train.trainer import TrainConfig, _Data
@@ -45,6 +52,41 @@ def raised(space, choices: list[dict], bits: int) -> list[dict]:
     return out
 
 
+def bit_signal(net: Supernet, data, choices: list[dict], batches: int) -> list[dict]:
+    """Per non-identity slot and bit factor, per bit-width: the mean gate-gradient difference to the
+    chosen bit-width and the mean measured loss change (BatchNorm on batch statistics, running ones
+    untouched, as `score`)."""
+    space = net.space
+    bns = [m for m in net.modules() if isinstance(m, BatchNorm)]
+    for m in bns:
+        m.sync = m.update_running = False
+    live = [i for i, (slot, ch) in enumerate(zip(space.slots, choices)) if slot.ops[ch["op"]][0] != "identity"]
+    sums: dict = {}
+    try:
+        for start in range(0, batches * 16, 16):
+            x, y, lengths, _ = data.tensors(data.valid[start:start + 16])
+            gates = [{f: g.clone().requires_grad_(len(g) > 1) for f, g in slot.items()} for slot in net.fixed(choices)]
+            base = total_ctc_loss(net(x, choices, gates), y, lengths)
+            base.backward()
+            for i in live:
+                for f in ("weight_bits", "act_bits"):
+                    grad, chosen = gates[i][f].grad, choices[i][f]
+                    if grad is None:
+                        continue
+                    for b, bits in enumerate(space.slots[i].factors[f]):
+                        switched = [dict(c) for c in choices]
+                        switched[i][f] = b
+                        with torch.no_grad():
+                            measured = total_ctc_loss(net(x, switched, net.fixed(switched)), y, lengths) - base
+                        entry = sums.setdefault((i, f, bits), [0.0, 0.0])
+                        entry[0] += float(grad[b] - grad[chosen]) / batches
+                        entry[1] += float(measured) / batches
+    finally:
+        for m in bns:
+            m.sync = m.update_running = True
+    return [{"slot": i, "factor": f, "bits": bits, "first_order": a, "measured": m} for (i, f, bits), (a, m) in sums.items()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("search", type=Path, help="a rubicon search output folder (checkpoint.pt)")
@@ -57,6 +99,8 @@ def main():
     ap.add_argument("--samples-per-s", type=float, help="as the search was run")
     ap.add_argument("--headroom", type=float, default=0.15, help="as the search was run")
     ap.add_argument("--chunk-len", type=int, default=4200, help="as the search was run")
+    ap.add_argument("--bit-signal", type=int, default=0, metavar="BATCHES",
+                    help="also compare the bit-width gradients with measured loss changes on this many batches")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("-o", "--out", type=Path)
     args = ap.parse_args()
@@ -85,13 +129,22 @@ def main():
         rows.append(row)
         print(f"  {name:28s} accuracy {100 * row['accuracy']:5.1f}%  loss {row['valid_loss']:.3f}  "
               f"LUT {row['lut']:>9,.0f}  {row['architecture']}", flush=True)
+    signal = bit_signal(net, data, candidates["derived"], args.bit_signal) if args.bit_signal else []
+    if signal:
+        print(f"bit-widths of the derived architecture, {args.bit_signal} batches: first-order (gate gradient) / "
+              "measured loss change of switching a slot to each bit-width:")
+        for (i, f), rows_if in itertools.groupby(signal, key=lambda r: (r["slot"], r["factor"])):
+            rows_if = list(rows_if)
+            agree = sum((r["first_order"] > 0) == (r["measured"] > 0) for r in rows_if if r["measured"] != 0)
+            print(f"  slot {i} {f:11s} " + "  ".join(f"{r['bits']}:{r['first_order']:+.4f}/{r['measured']:+.4f}"
+                                                      for r in rows_if) + f"   (signs agree {agree}/{len(rows_if) - 1})")
     probabilities = factor_probabilities(net)
     print("factor probabilities per slot:")
     for i, row in enumerate(probabilities):
         print(f"  {i}: " + "  ".join(f"{f} " + " ".join(f"{k}:{v:.2f}" for k, v in p.items()) for f, p in row.items()))
     if args.out:
         args.out.write_text(json.dumps({"search": str(args.search), "step": state["step"], "rows": rows,
-                                        "probabilities": probabilities}, indent=1))
+                                        "probabilities": probabilities, "bit_signal": signal}, indent=1))
     return 0
 
 
