@@ -18,8 +18,13 @@ and finished evaluations are read back from runs/qabas/. `--only MODEL` searches
 trains one model and stops, so the long stages can run side by side or on a GPU (`--device cuda`,
 bench/gpu_session.py) and the rest resumes here from their files.
 
+`--search-init reference` starts each search from its target's scaled reference, trained first:
+the search then refines the hand design from inside the budget instead of pushing the over-budget
+rubicall_pynq into it. `--targets minion` runs (and reports) one target.
+
 Usage: python bench/qabas_experiment.py [--runs runs] [--datasets runs/kd_real runs/kd_sim]
-           [--search-steps 1500] [--epochs 3] [--device cpu] [--only MODEL] [--tiny]
+           [--search-steps 1500] [--epochs 3] [--device cpu] [--only MODEL] [--targets minion]
+           [--search-init MODEL|reference] [--tiny]
 """
 import argparse
 import json
@@ -49,6 +54,7 @@ REFERENCE = "rubicall_pynq"
 SPACE = MODELS_DIR / "search" / "pynq_default.yaml"
 SEARCH_DEFAULTS = vars(SearchConfig())  # what an older search.json without a field ran with
 NAMES = [f"ref_scaled_{tag}" for tag in RATES] + [f"qabas_{tag}" for tag in RATES]
+SCALED = "reference"  # --search-init: start each search from its target's trained scaled reference
 # the fine-tuning rate of a warm-started training (--train-init), as `make distill` continues a trained model
 FINETUNE = ["--lr", "5e-4", "--warmup-steps", "50"]
 # the uniform steps a designer takes to shrink the reference, in order: every layer at once
@@ -65,27 +71,32 @@ def _must(*args) -> None:
         raise FlowError(f"`rubicon {' '.join(map(str, args))}` failed")
 
 
-def _check_finished_search(out: Path, ran: dict, args) -> None:
+def _check_finished_search(out: Path, ran: dict, args, init: str) -> None:
     """A finished search (`ran`: its config) is reused only if it ran with these settings (the report
     records the arguments)."""
+    def same_file(value):  # a model file compared by where it lies (a linked training is the same one)
+        return str(Path(value).resolve()) if value and Path(value).suffix == ".pt" else value
+
     wanted = {"seed": args.seed, "gate": args.gate, "floor": args.floor, "anchor": args.anchor,
-              "inplace_kd": args.inplace_kd, "init": args.search_init or None}
+              "inplace_kd": args.inplace_kd, "init": same_file(init or None)}
+    ran = ran | {"init": same_file(ran.get("init"))}
     differ = {k: (ran.get(k, SEARCH_DEFAULTS[k]), v) for k, v in wanted.items() if ran.get(k, SEARCH_DEFAULTS[k]) != v}
     if differ:
         raise FlowError(f"{out} was searched with {', '.join(f'{k}={a!r}' for k, (a, _) in differ.items())}, not "
                         f"{', '.join(f'{k}={b!r}' for k, (_, b) in differ.items())}; give another --runs")
 
 
-def search(tag: str, rate: float, args, root: Path) -> dict:
+def search(tag: str, rate: float, args, root: Path, init: str) -> dict:
+    """`init`: the model whose weights and choices start the supernet ('' for random)."""
     out = root / f"search_{tag}"
     finished = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else None
     if finished:
-        _check_finished_search(out, finished["config"], args)
+        _check_finished_search(out, finished["config"], args, init)
     if not finished or finished["steps"] < args.search_steps:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
               "--headroom", HEADROOM, "--steps", args.search_steps, "--seed", args.seed, "--threads", args.threads,
               "--warmup-steps", max(1, args.search_steps // 5), "--device", args.device,
-              *(["--init", args.search_init] if args.search_init else []), "--gate" if args.gate else "--no-gate",
+              *(["--init", init] if init else []), "--gate" if args.gate else "--no-gate",
               "--anchor", args.anchor, "--inplace-kd", args.inplace_kd, "--floor", args.floor,
               *args.search_options)
     return json.loads((out / "search.json").read_text())
@@ -219,7 +230,9 @@ def main():
     ap.add_argument("--space", type=Path, default=SPACE)
     ap.add_argument("--search-steps", type=int, default=1500)
     ap.add_argument("--search-init", default=REFERENCE, help="trained model whose weights start the supernet "
-                    "(`rubicon search --init`; '' for random: the supernet then starts on the CTC blank plateau)")
+                    "(`rubicon search --init`; '' for random: the supernet then starts on the CTC blank plateau; "
+                    f"'{SCALED}': each target's scaled reference, trained first with the common recipe, so the search "
+                    "starts inside the budget from a model that reads)")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction, default=True,
                     help="the hardware penalty acts only while the argmax is over budget (rubicon search --gate)")
     ap.add_argument("--anchor", default="none", choices=ANCHORS,
@@ -240,6 +253,8 @@ def main():
     ap.add_argument("--eval-seed", type=int, default=2026)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where searches and trainings run")
     ap.add_argument("--only", choices=NAMES, help="search (if searched) and train this model only, then stop")
+    ap.add_argument("--targets", nargs="+", choices=list(RATES), default=list(RATES),
+                    help="throughput targets to run, the report covering those (default: all)")
     ap.add_argument("--report", type=Path, help="default reports/qabas (with --tiny: RUNS/qabas_tiny/report)")
     ap.add_argument("--tiny", action="store_true", help="a few steps of everything: checks the pipeline, not the result")
     args = ap.parse_args()
@@ -256,12 +271,17 @@ def main():
     started = time.perf_counter()
     rows, searches = [], {}
     models = {}
-    for name in [args.only] if args.only else NAMES:
+    for name in [args.only] if args.only else [n for n in NAMES if n.split("_")[-1] in args.targets]:
         tag = name.split("_")[-1]
         if name.startswith("ref_"):
             models[name] = (scaled_reference(tag, RATES[tag], args, root), tag)
             continue
-        searches[tag] = search(tag, RATES[tag], args, root)
+        init = args.search_init
+        if init == SCALED:
+            reference = f"ref_scaled_{tag}"
+            path = models[reference][0] if reference in models else scaled_reference(tag, RATES[tag], args, root)
+            init = str(train(reference, path, args, root))
+        searches[tag] = search(tag, RATES[tag], args, root, init)
         source = root / f"search_{tag}" / "derived.yaml"  # beside search.json, wherever the search ran
         models[name] = (model_yaml(name, source, root), tag)
     trained = {name: train(name, path, args, root) for name, (path, _) in models.items()}
@@ -282,7 +302,7 @@ def main():
             f"{trained[best['name']]}." if best else
             "No searched model met MinION real time in its build.")
     args.report.mkdir(parents=True, exist_ok=True)
-    result = {"target": TARGET, "headroom": HEADROOM, "rates": RATES, "epochs": args.epochs,
+    result = {"target": TARGET, "headroom": HEADROOM, "rates": {t: RATES[t] for t in args.targets}, "epochs": args.epochs,
               "search_steps": args.search_steps, "search_init": args.search_init, "gate": args.gate,
               "anchor": args.anchor, "inplace_kd": args.inplace_kd, "floor": args.floor,
               "train_init": args.train_init,
@@ -293,7 +313,7 @@ def main():
     (args.report / "qabas.json").write_text(json.dumps(result, indent=1, default=str))
     (args.report / "qabas.md").write_text(f"# QABAS on {TARGET} (≤ {100 * (1 - HEADROOM):.0f}% of every resource)\n\n"
                                           + table(rows) + "\n\n" + ship + "\n")
-    points = [p for tag in RATES for p in json.loads((root / f"search_{tag}" / "pareto.json").read_text())["points"]]
+    points = [p for tag in args.targets for p in json.loads((root / f"search_{tag}" / "pareto.json").read_text())["points"]]
     built = [{"label": f"{r['name']} @{r['tag']}", "accuracy": r["real_accuracy"],
               **{k: r["build"].get(k) or 0 for k in ("lut", "bram18", "dsp", "effective_samples_per_s")}} for r in rows]
     plot_pareto(points, args.report / "qabas.png", "QABAS on pynq-z2: searched (supernet accuracy) and built "
@@ -304,4 +324,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FlowError as e:
+        sys.exit(f"error: {e}")
