@@ -33,7 +33,7 @@ from flow.search.hwcost import CostModel
 from flow.search.search import score
 from flow.search.select import derive, factor_probabilities
 from flow.search.space import load_space
-from flow.search.supernet import BatchNorm, Supernet
+from flow.search.supernet import Supernet, batch_statistics_only
 from flow.search.warmstart import model_choices
 from flow.train.ctc import total_ctc_loss
 from flow.train.trainer import TrainConfig, _Data
@@ -57,12 +57,9 @@ def bit_signal(net: Supernet, data, choices: list[dict], batches: int) -> list[d
     chosen bit-width and the mean measured loss change (BatchNorm on batch statistics, running ones
     untouched, as `score`)."""
     space = net.space
-    bns = [m for m in net.modules() if isinstance(m, BatchNorm)]
-    for m in bns:
-        m.sync = m.update_running = False
     live = [i for i, (slot, ch) in enumerate(zip(space.slots, choices)) if slot.ops[ch["op"]][0] != "identity"]
     sums: dict = {}
-    try:
+    with batch_statistics_only(net):
         for start in range(0, batches * 16, 16):
             x, y, lengths, _ = data.tensors(data.valid[start:start + 16])
             gates = [{f: g.clone().requires_grad_(len(g) > 1) for f, g in slot.items()} for slot in net.fixed(choices)]
@@ -81,9 +78,6 @@ def bit_signal(net: Supernet, data, choices: list[dict], batches: int) -> list[d
                         entry = sums.setdefault((i, f, bits), [0.0, 0.0])
                         entry[0] += float(grad[b] - grad[chosen]) / batches
                         entry[1] += float(measured) / batches
-    finally:
-        for m in bns:
-            m.sync = m.update_running = True
     return [{"slot": i, "factor": f, "bits": bits, "first_order": a, "measured": m} for (i, f, bits), (a, m) in sums.items()]
 
 

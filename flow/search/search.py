@@ -52,7 +52,7 @@ from flow.nn.checkpoint import atomic_save, deferred_interrupts, interrupted
 from flow.search.derive import derived_spec, describe, write_model_yaml, write_pareto
 from flow.search.hwcost import CostModel
 from flow.search.select import derive, factor_probabilities
-from flow.search.supernet import BatchNorm, Supernet
+from flow.search.supernet import Supernet, batch_statistics_only
 from flow.search.warmstart import warm_start
 
 LOG_FIELDS = ("step", "tau", "lam", "argmax_excess", "weight_loss", "anchor_loss", "kd_loss", "arch_task_loss",
@@ -214,26 +214,19 @@ def score(net: Supernet, data, choices, chunks: int, task_loss, device) -> dict:
     """Accuracy (greedy decoding) and task loss of one architecture in the supernet on the first
     `chunks` validation chunks; BatchNorm on batch statistics (the running ones mix every sampled
     path), without touching the running statistics or syncing processes."""
-    bns = [m for m in net.modules() if isinstance(m, BatchNorm)]
-    for m in bns:
-        m.sync = m.update_running = False
     accs, losses = [], []
     gates = net.fixed(choices)
-    try:
-        with torch.no_grad():
-            idx_all = data.valid[:chunks]
-            for start in range(0, len(idx_all), 16):
-                idx = idx_all[start:start + 16]
-                x, y, lengths, _ = data.tensors(idx)
-                log_probs = net(x.to(device), choices, gates)
-                losses.append(float(task_loss(log_probs, y.to(device), lengths.to(device))) * len(idx))
-                lp = log_probs.cpu().numpy()
-                for i in range(len(idx)):
-                    call, _ = greedy_decode(lp[:, i])
-                    accs.append(accuracy(call, decode_bases(y[i, : lengths[i]].numpy())))
-    finally:
-        for m in bns:
-            m.sync = m.update_running = True
+    with batch_statistics_only(net), torch.no_grad():
+        idx_all = data.valid[:chunks]
+        for start in range(0, len(idx_all), 16):
+            idx = idx_all[start:start + 16]
+            x, y, lengths, _ = data.tensors(idx)
+            log_probs = net(x.to(device), choices, gates)
+            losses.append(float(task_loss(log_probs, y.to(device), lengths.to(device))) * len(idx))
+            lp = log_probs.cpu().numpy()
+            for i in range(len(idx)):
+                call, _ = greedy_decode(lp[:, i])
+                accs.append(accuracy(call, decode_bases(y[i, : lengths[i]].numpy())))
     return {"accuracy": float(np.mean(accs)), "valid_loss": sum(losses) / len(idx_all)}
 
 

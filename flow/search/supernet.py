@@ -24,14 +24,17 @@ loss when one replaces the other. Why not gate the output by the sampled bit-wid
 op: that gradient is ⟨∂L/∂y, y⟩ whichever bit-width was sampled, it says whether a larger output
 would help and nothing about which bit-width reads better, so the cost alone chose the
 bit-widths (measured on pynq-z2 after 250 steps: in five of the eight slots 2, 3 and 4-bit
-activations each held 0.27–0.38 of the probability, reports/qabas/README.md). Measured with the
-mixtures (bench/qabas_probe.py --bit-signal, a searched supernet, 3 batches): the first-order
-sign matches the measured loss change for 19 of 21 activation bit-widths, and only for 14 of 28
-weight bit-widths, whose per-channel scale and BatchNorm make the first order a poor guide.
+activations each held 0.27–0.38 of the probability, reports/qabas/README.md). Its limit, measured
+(bench/qabas_probe.py --bit-signal, 3 batches): in a supernet whose derived path does not read,
+the first-order sign matches the measured loss change for 19 of 21 activation bit-widths and 14 of
+28 weight bit-widths; in one whose derived path reads a little, for 13 of 23 and 2 of 31. There
+the shared weights fit the chosen bit-width's grid, so every other weight bit-width measures
+worse, and 2-bit activations cost far more than their first order says.
 BatchNorm statistics are taken over the global batch when distributed (a differentiable
 all-reduce), so a data-parallel run computes what one process does on the whole batch.
 """
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -113,6 +116,20 @@ class BatchNorm(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean[:, None]) * torch.rsqrt(var[:, None] + self.eps) * self.weight[:, None] + self.bias[:, None]
+
+
+@contextmanager
+def batch_statistics_only(net: nn.Module):
+    """BatchNorm on the batch's statistics, the running ones untouched and no process synced: for
+    scoring one architecture (the running statistics mix every sampled path) on one process."""
+    bns = [m for m in net.modules() if isinstance(m, BatchNorm)]
+    for m in bns:
+        m.sync = m.update_running = False
+    try:
+        yield
+    finally:
+        for m in bns:
+            m.sync = m.update_running = True
 
 
 def _conv_weight(out_ch: int, in_ch: int, kernel: int) -> nn.Parameter:
