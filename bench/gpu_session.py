@@ -77,7 +77,8 @@ def jobs(plan: dict, runs: Path, data: list, device: str) -> dict:
                       "--epochs", plan["bonito_epochs"], "--seed", "1", *common],
                      [*RUBICON, "skipclip", bonito / "model.pt", *data, "-o", student, "--epochs", plan["clip_epochs"],
                       "--stride", plan["clip_stride"], "--seed", "1", *common]],
-        **{name: [[*q, "--only", name]] for name in ("ref_rubicall_pynq", "qabas_minion", "qabas_minion4x")},
+        **{name: [[*q, "--only", name]] for name in ("ref_scaled_minion", "ref_scaled_minion4x",
+                                                          "qabas_minion", "qabas_minion4x")},
     }
 
 
@@ -128,7 +129,7 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--plan", type=json.loads, help="sizes as JSON (size()'s keys): skip the probe")
-    ap.add_argument("--jobs", nargs="+", help="run only these jobs (skipclip_more, bonito_s, ref_rubicall_pynq, qabas_*)")
+    ap.add_argument("--jobs", nargs="+", help="run only these jobs (skipclip_more, bonito_s, ref_scaled_*, qabas_*)")
     ap.add_argument("--skipclip-init", default="models/skipclip_sbonito.pt", help="the SkipClip student to continue")
     ap.add_argument("--skipclip-out", default="skipclip_more", help="its training folder under RUNS")
     args = ap.parse_args()

@@ -44,7 +44,7 @@ from flow.nn.config import load_model_spec  # noqa: E402
 from flow.paths import LAMBDA_REFERENCE, MODELS_DIR, REPO_ROOT, data_file  # noqa: E402
 from flow.report.schema import MINION_SAMPLES_PER_S  # noqa: E402
 from flow.search.derive import describe, plot_pareto, write_model_yaml  # noqa: E402
-from flow.search.search import ANCHORS, SearchConfig  # noqa: E402
+from flow.search.search import ANCHORS, BIT_GATES, SearchConfig  # noqa: E402
 
 TARGET = "pynq-z2"
 HEADROOM = 0.15
@@ -91,6 +91,9 @@ def search(tag: str, rate: float, args, root: Path, init: str) -> dict:
     out = root / f"search_{tag}"
     finished = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else None
     if finished:
+        if finished.get("bit_gates") != BIT_GATES:
+            raise FlowError(f"{out} was searched before the bit-width mixtures (flow.search.supernet.bit_mixture); "
+                            "give another --runs")
         _check_finished_search(out, finished["config"], args, init)
     if not finished or finished["steps"] < args.search_steps:
         _must("search", args.space, *args.datasets, "-o", out, "--target", TARGET, "--samples-per-s", rate,
@@ -158,10 +161,15 @@ def model_yaml(name: str, source: Path, root: Path) -> Path:
     return path
 
 
+def trained_model(name: str, args, root: Path) -> Path:
+    """Where `train` leaves the model `name` (a warm-started training has its own folder)."""
+    return root / (f"train_{name}_from_{Path(args.train_init).stem}" if args.train_init else f"train_{name}") / "model.pt"
+
+
 def train(name: str, yaml_path: Path, args, root: Path) -> Path:
-    # a warm-started training has its own folder: a finished model.pt is reused without looking inside
-    out = root / (f"train_{name}_from_{Path(args.train_init).stem}" if args.train_init else f"train_{name}")
-    final = out / "model.pt"
+    # a finished model.pt is reused without looking inside
+    final = trained_model(name, args, root)
+    out = final.parent
     if not final.exists():
         _must("train", yaml_path, *args.datasets, "-o", out, "--epochs", args.epochs, "--seed", args.seed,
               "--threads", args.threads, "--device", args.device, *args.train_options)
@@ -265,6 +273,11 @@ def main():
         args.train_options = ["--max-steps", 2, "--batch-size", 4, "--valid-chunks", 8]
     if args.train_init:
         args.train_options += ["--init", args.train_init, "--init-slice", *FINETUNE]
+    if args.only and args.only.split("_")[-1] not in args.targets:
+        raise FlowError(f"--only {args.only} is not among --targets {' '.join(args.targets)}")
+    if set(args.targets) != set(RATES) and not args.report and not args.tiny:
+        raise FlowError(f"--targets {' '.join(args.targets)} reports part of the experiment: give --report DIR, so "
+                        "the full report in reports/qabas is not overwritten")
     root = args.runs / ("qabas_tiny" if args.tiny else "qabas")
     args.report = args.report or (root / "report" if args.tiny else REPO_ROOT / "reports" / "qabas")
     root.mkdir(parents=True, exist_ok=True)
@@ -279,6 +292,9 @@ def main():
         init = args.search_init
         if init == SCALED:
             reference = f"ref_scaled_{tag}"
+            if args.only and not trained_model(reference, args, root).exists():
+                raise FlowError(f"--only {name} --search-init {SCALED} starts from the trained {reference}: "
+                                f"run --only {reference} first (two --only runs must not train it at once)")
             path = models[reference][0] if reference in models else scaled_reference(tag, RATES[tag], args, root)
             init = str(train(reference, path, args, root))
         searches[tag] = search(tag, RATES[tag], args, root, init)

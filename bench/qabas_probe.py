@@ -57,12 +57,16 @@ def bit_signal(net: Supernet, data, choices: list[dict], batches: int) -> list[d
     chosen bit-width and the mean measured loss change (BatchNorm on batch statistics, running ones
     untouched, as `score`)."""
     space = net.space
+    batches = min(batches, len(data.valid) // 16)
+    if batches < 1:
+        raise FlowError(f"--bit-signal needs 16 validation chunks; the datasets hold out {len(data.valid)}")
     live = [i for i, (slot, ch) in enumerate(zip(space.slots, choices)) if slot.ops[ch["op"]][0] != "identity"]
     sums: dict = {}
     with batch_statistics_only(net):
         for start in range(0, batches * 16, 16):
             x, y, lengths, _ = data.tensors(data.valid[start:start + 16])
             gates = [{f: g.clone().requires_grad_(len(g) > 1) for f, g in slot.items()} for slot in net.fixed(choices)]
+            net.zero_grad(set_to_none=True)
             base = total_ctc_loss(net(x, choices, gates), y, lengths)
             base.backward()
             for i in live:
@@ -129,9 +133,10 @@ def main():
               "measured loss change of switching a slot to each bit-width:")
         for (i, f), rows_if in itertools.groupby(signal, key=lambda r: (r["slot"], r["factor"])):
             rows_if = list(rows_if)
-            agree = sum((r["first_order"] > 0) == (r["measured"] > 0) for r in rows_if if r["measured"] != 0)
+            others = [r for r in rows_if if r["measured"] != 0]  # the chosen bit-width measures 0
+            agree = sum((r["first_order"] > 0) == (r["measured"] > 0) for r in others)
             print(f"  slot {i} {f:11s} " + "  ".join(f"{r['bits']}:{r['first_order']:+.4f}/{r['measured']:+.4f}"
-                                                      for r in rows_if) + f"   (signs agree {agree}/{len(rows_if) - 1})")
+                                                      for r in rows_if) + f"   (signs agree {agree}/{len(others)})")
     probabilities = factor_probabilities(net)
     print("factor probabilities per slot:")
     for i, row in enumerate(probabilities):

@@ -177,6 +177,9 @@ def frame_kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
 
 
 ANCHORS = ("none", "argmax", "derived")
+# how the bit-width factors reach their logits (flow.search.supernet.bit_mixture); recorded in every
+# checkpoint and search.json, so a search made with the earlier output gating is not resumed or reused
+BIT_GATES = "mixture"
 
 
 def _weight_loss(net, data, idx, step: int, tau: float, cfg: SearchConfig, anchor, task_loss, device) -> tuple:
@@ -255,7 +258,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.5, 0.999), eps=ARCH_ADAM_EPS)
     last = cfg.steps if cfg.max_steps is None else min(cfg.steps, cfg.max_steps)
     ckpt = out_dir / "checkpoint.pt"
-    meta = {"space": space.source, "config": asdict(cfg), "target": costs.target.name,
+    meta = {"space": space.source, "config": asdict(cfg), "target": costs.target.name, "bit_gates": BIT_GATES,
             "cycles_target": costs.cycles_target, "budget": costs.budget.tolist()}
     step, log_rows, pareto_rows, elapsed = 0, [], [], 0.0
     if ckpt.exists():

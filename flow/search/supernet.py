@@ -18,9 +18,10 @@ gradient reaches every logit of the factor. Width and bit-widths enter as mixtur
 candidate weighted by its gate: the width as a mixture of channel masks (FBNetV2), the weight
 bits as a mixture of the weight quantized at every bit-width and the activation bits as one of
 the activation quantized at every bit-width (EdMIPS), all cheap next to the convolution. The
-forward value is the sampled path's (the other gates are zero), and the gradient to candidate
-b's gate is ⟨∂L/∂y, y_b⟩, so two bit-widths' gradients differ by the first-order change of the
-loss when one replaces the other. Why not gate the output by the sampled bit-width alone, as the
+forward value is the sampled path's (the other gates are zero), and the gradient to activation
+bit-width b's gate is ⟨∂L/∂y, y_b⟩, so two bit-widths' gradients differ by the first-order change
+of the loss when one replaces the other (for weight bit-widths ⟨∂L/∂W, W_b⟩ summed over the
+slot's weights, through BatchNorm: a first order only). Why not gate the output by the sampled bit-width alone, as the
 op: that gradient is ⟨∂L/∂y, y⟩ whichever bit-width was sampled, it says whether a larger output
 would help and nothing about which bit-width reads better, so the cost alone chose the
 bit-widths (measured on pynq-z2 after 250 steps: in five of the eight slots 2, 3 and 4-bit
@@ -120,16 +121,19 @@ class BatchNorm(nn.Module):
 
 @contextmanager
 def batch_statistics_only(net: nn.Module):
-    """BatchNorm on the batch's statistics, the running ones untouched and no process synced: for
-    scoring one architecture (the running statistics mix every sampled path) on one process."""
+    """BatchNorm on the batch's statistics (train mode), the running ones untouched and no process
+    synced: for scoring one architecture (the running statistics mix every sampled path) on one process."""
     bns = [m for m in net.modules() if isinstance(m, BatchNorm)]
+    before = [(m.sync, m.update_running, m.training) for m in bns]
     for m in bns:
         m.sync = m.update_running = False
+        m.train()
     try:
         yield
     finally:
-        for m in bns:
-            m.sync = m.update_running = True
+        for m, (sync, update, training) in zip(bns, before):
+            m.sync, m.update_running = sync, update
+            m.train(training)
 
 
 def _conv_weight(out_ch: int, in_ch: int, kernel: int) -> nn.Parameter:
