@@ -61,6 +61,11 @@ FINETUNE = ["--lr", "5e-4", "--warmup-steps", "50"]
 SCALING = [("channels", None), ("weight_bits", 3), ("act_bits", 3), ("weight_bits", 2), ("act_bits", 2)]
 
 
+def target_of(name: str) -> str:
+    """The throughput target (a key of RATES) a model of NAMES is made for."""
+    return name.split("_")[-1]
+
+
 def _run(*args) -> int:
     print("$ rubicon " + " ".join(map(str, args)), flush=True)
     return rubicon([str(a) for a in args])
@@ -273,7 +278,7 @@ def main():
         args.train_options = ["--max-steps", 2, "--batch-size", 4, "--valid-chunks", 8]
     if args.train_init:
         args.train_options += ["--init", args.train_init, "--init-slice", *FINETUNE]
-    if args.only and args.only.split("_")[-1] not in args.targets:
+    if args.only and target_of(args.only) not in args.targets:
         raise FlowError(f"--only {args.only} is not among --targets {' '.join(args.targets)}")
     if set(args.targets) != set(RATES) and not args.report and not args.tiny:
         raise FlowError(f"--targets {' '.join(args.targets)} reports part of the experiment: give --report DIR, so "
@@ -284,8 +289,8 @@ def main():
     started = time.perf_counter()
     rows, searches = [], {}
     models = {}
-    for name in [args.only] if args.only else [n for n in NAMES if n.split("_")[-1] in args.targets]:
-        tag = name.split("_")[-1]
+    for name in [args.only] if args.only else [n for n in NAMES if target_of(n) in args.targets]:
+        tag = target_of(name)
         if name.startswith("ref_"):
             models[name] = (scaled_reference(tag, RATES[tag], args, root), tag)
             continue

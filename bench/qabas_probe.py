@@ -77,8 +77,10 @@ def bit_signal(net: Supernet, data, choices: list[dict], batches: int) -> list[d
                     for b, bits in enumerate(space.slots[i].factors[f]):
                         switched = [dict(c) for c in choices]
                         switched[i][f] = b
-                        with torch.no_grad():
-                            measured = total_ctc_loss(net(x, switched, net.fixed(switched)), y, lengths) - base
+                        measured = 0.0  # the chosen bit-width: no switch to measure
+                        if b != chosen:
+                            with torch.no_grad():
+                                measured = total_ctc_loss(net(x, switched, net.fixed(switched)), y, lengths) - base
                         entry = sums.setdefault((i, f, bits), [0.0, 0.0])
                         entry[0] += float(grad[b] - grad[chosen]) / batches
                         entry[1] += float(measured) / batches

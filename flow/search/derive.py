@@ -32,10 +32,12 @@ def derived_spec(space: SearchSpace, choices: list[dict], name: str | None = Non
     return parse_model(spec.to_dict(), f"derived from {space.source}")  # the schema checks what we write
 
 
+OP_SHORT = {"separable": "sep", "conv": "conv", "identity": "identity"}  # the op names the logs and reports use
+
+
 def describe(spec: ModelSpec) -> str:
     """A compact one-line architecture: sep15x96w4a4 conv7x64w6a4 ... (stem and head omitted)."""
-    short = {"separable": "sep", "conv": "conv"}
-    return " ".join(f"{short[l.type]}{l.kernel}x{l.channels}w{l.weight_bits}a{l.act_bits}" for l in spec.layers[1:]) \
+    return " ".join(f"{OP_SHORT[l.type]}{l.kernel}x{l.channels}w{l.weight_bits}a{l.act_bits}" for l in spec.layers[1:]) \
         or "(stem only)"
 
 

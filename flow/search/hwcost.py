@@ -162,21 +162,20 @@ class CostModel:
         """The metrics with a finite positive budget."""
         return torch.isfinite(self.budget) & (self.budget > 0)
 
-    def _area(self) -> torch.Tensor:
-        """The area metrics (every one but cycles) with a finite positive budget."""
-        return torch.tensor([m != "cycles" for m in METRICS]) & self._budgeted()
+    def _area_shares(self, cost: torch.Tensor) -> torch.Tensor:
+        """A network cost / budget for each area metric (every one but cycles) with a finite positive budget."""
+        use = torch.tensor([m != "cycles" for m in METRICS]) & self._budgeted()
+        return cost[use] / self.budget[use].to(cost.dtype)
 
     def area_share(self, cost: torch.Tensor) -> float:
         """The largest share of its budget that a network cost takes of any area metric (LUT, BRAM18, DSP)."""
-        use = self._area()
-        return float((cost[use] / self.budget[use]).max())
+        return float(self._area_shares(cost).max())
 
     def area_use(self, cost: torch.Tensor) -> torch.Tensor:
         """Σ over the area metrics of a network cost / budget; of the expected cost, linear in the
         probabilities, so its pull on the logits is as strong far below the budget as near it (the
         softplus penalty's fades there)."""
-        use = self._area()
-        return (cost[use] / self.budget[use].to(cost.dtype)).sum()
+        return self._area_shares(cost).sum()
 
     def one_hot(self, choices: list[dict]) -> list[torch.Tensor]:
         """The derived architecture's joint probabilities (one-hot rows of the tables)."""

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from flow.hw.cost import METRICS
+from flow.search.derive import OP_SHORT
 from flow.search.hwcost import CostModel
 from flow.search.space import IDENTITY
 
@@ -42,8 +43,7 @@ def factor_probabilities(net) -> list[dict[str, dict]]:
     """Per slot, per factor: {choice label: probability}, how sure the search ended (search.json)."""
     out = []
     for slot, row in zip(net.space.slots, log_probs(net)):
-        short = {"separable": "sep", "conv": "conv", "identity": "identity"}  # as derive.describe
-        labels = {f: [short[k] + (str(n) if k != "identity" else "") for k, n in v] if f == "op" else list(v)
+        labels = {f: [OP_SHORT[k] + (str(n) if k != "identity" else "") for k, n in v] if f == "op" else list(v)
                   for f, v in slot.factors.items()}
         out.append({f: {str(label): round(float(np.exp(lp)), 3) for label, lp in zip(labels[f], row[f])}
                     for f in slot.factors})
