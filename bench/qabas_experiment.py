@@ -44,7 +44,7 @@ from flow.nn.config import load_model_spec  # noqa: E402
 from flow.paths import LAMBDA_REFERENCE, MODELS_DIR, REPO_ROOT, data_file  # noqa: E402
 from flow.report.schema import MINION_SAMPLES_PER_S  # noqa: E402
 from flow.search.derive import describe, plot_pareto, write_model_yaml  # noqa: E402
-from flow.search.search import ANCHORS, BIT_GATES, SearchConfig  # noqa: E402
+from flow.search.search import ANCHORS, BIT_GATES, SearchConfig, init_identity  # noqa: E402
 
 TARGET = "pynq-z2"
 HEADROOM = 0.15
@@ -79,12 +79,9 @@ def _must(*args) -> None:
 def _check_finished_search(out: Path, ran: dict, args, init: str) -> None:
     """A finished search (`ran`: its config) is reused only if it ran with these settings (the report
     records the arguments)."""
-    def same_file(value):  # a model file compared by where it lies (a linked training is the same one)
-        return str(Path(value).resolve()) if value and Path(value).suffix == ".pt" else value
-
     wanted = {"seed": args.seed, "gate": args.gate, "floor": args.floor, "anchor": args.anchor,
-              "inplace_kd": args.inplace_kd, "init": same_file(init or None)}
-    ran = ran | {"init": same_file(ran.get("init"))}
+              "inplace_kd": args.inplace_kd, "init": init_identity(init or None)}
+    ran = ran | {"init": init_identity(ran.get("init"))}
     differ = {k: (ran.get(k, SEARCH_DEFAULTS[k]), v) for k, v in wanted.items() if ran.get(k, SEARCH_DEFAULTS[k]) != v}
     if differ:
         raise FlowError(f"{out} was searched with {', '.join(f'{k}={a!r}' for k, (a, _) in differ.items())}, not "

@@ -327,6 +327,24 @@ def test_resume_is_exact(dataset, tmp_path):
         _run(dataset, tmp_path / "resumed", lam=3.0)
 
 
+def test_resume_compares_the_init_model_by_where_it_lies(dataset, tmp_path, monkeypatch):
+    """`--init runs/x/model.pt` then `--init /abs/runs/x/model.pt` (or through a link) is the same start."""
+    from flow.search.search import _resumable
+
+    model = tmp_path / "train" / "model.pt"
+    model.parent.mkdir()
+    model.write_bytes(b"")
+    (tmp_path / "linked").symlink_to(model.parent)
+    monkeypatch.chdir(tmp_path)
+    same = [_resumable({"init": p}) for p in ("train/model.pt", str(model), "linked/model.pt", "./train/../train/model.pt")]
+    assert all(s == same[0] for s in same)
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"")
+    assert _resumable({"init": str(other)}) != same[0]
+    assert _resumable({"init": "rubicall_pynq"})["init"] == "rubicall_pynq"  # a model name stays a name
+    assert _resumable({})["init"] is None
+
+
 # ---------------------------------------------------------------- (e) bad spaces
 
 BAD = [

@@ -96,8 +96,15 @@ class SearchConfig:
     inplace_kd: float = 0.0         # with an anchor: weight of the sampled path's KL to the anchor's frames
 
 
+def init_identity(init: str | None) -> str | None:
+    """`--init` as resume compares it: a model file by where it lies (a relative path, an absolute one
+    and a path through a link are the same start); a model name as it is."""
+    return str(Path(init).resolve()) if init and Path(init).suffix == ".pt" else init
+
+
 def _resumable(config: dict) -> dict:
-    return {k: v for k, v in (asdict(SearchConfig()) | config).items() if k not in ("max_steps", "threads")}
+    merged = asdict(SearchConfig()) | config
+    return {k: v for k, v in merged.items() if k not in ("max_steps", "threads")} | {"init": init_identity(merged["init"])}
 
 
 def tau_at(step: int, cfg: SearchConfig) -> float:
