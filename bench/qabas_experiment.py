@@ -39,7 +39,7 @@ from eval_shipped import evaluate_model  # noqa: E402
 
 from flow.cli import main as rubicon  # noqa: E402
 from flow.data.chunks import new_samples  # noqa: E402
-from flow.errors import FlowError  # noqa: E402
+from flow.errors import FlowError, run_script  # noqa: E402
 from flow.nn.config import load_model_spec  # noqa: E402
 from flow.paths import LAMBDA_REFERENCE, MODELS_DIR, REPO_ROOT, data_file  # noqa: E402
 from flow.report.schema import MINION_SAMPLES_PER_S  # noqa: E402
@@ -342,7 +342,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FlowError as e:
-        sys.exit(f"error: {e}")
+    run_script(main, "qabas_experiment.py")

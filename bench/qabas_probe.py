@@ -20,12 +20,11 @@ Usage: python bench/qabas_probe.py SEARCH_DIR DATASETS... [--models A.yaml ...] 
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-from flow.errors import FlowError
+from flow.errors import FlowError, run_script
 from flow.hw.cost import METRICS
 from flow.nn.config import load_model_spec
 from flow.search.derive import derived_spec, describe
@@ -150,7 +149,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except FlowError as e:
-        sys.exit(f"error: {e}")
+    run_script(main, "qabas_probe.py")

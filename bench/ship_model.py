@@ -6,9 +6,8 @@ Usage: python bench/ship_model.py TRAINED.pt NAME --header "what it is, how it w
 """
 import argparse
 import re
-import sys
 
-from flow.errors import FlowError
+from flow.errors import FlowError, run_script
 from flow.nn.checkpoint import load_model, save_model
 from flow.paths import MODELS_DIR
 from flow.search.derive import describe, write_model_yaml
@@ -34,7 +33,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FlowError as e:
-        sys.exit(f"ship_model: {e}")
+    run_script(main, "ship_model.py")

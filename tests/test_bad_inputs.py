@@ -349,3 +349,28 @@ def test_bad_input_fails_cleanly(corpus, tmp_path, capfd, monkeypatch, argv, nam
         assert all(len(s) == len(q) for s, q in calls.values())
         after.pop("out.fastq")
     assert after == outputs_before, f"written where the output would go: {sorted(set(after) - set(outputs_before))}"
+
+
+# ---------------------------------------------------------------- bench scripts outside the CLI
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+BENCH_CASES = [  # script arguments, how the one line a user sees begins; each fails before writing anything
+    (["ship_model.py", "{tmp}/absent.pt", "bad name", "--header", "h"], "ship_model.py: error: 'bad name'"),
+    (["seed_spread.py", "{tmp}/absent.yaml", "--runs", "{tmp}/runs", "--out", "{tmp}/out.json"],
+     "seed_spread.py: error: {tmp}/absent.yaml: no such model YAML"),
+    (["seed_spread.py", "reference:promethion", "--runs", "{tmp}/runs", "--out", "{tmp}/out.json"],
+     "seed_spread.py: error: reference:promethion: the experiment's targets are minion, minion4x"),
+]
+
+
+@pytest.mark.parametrize("argv, line", BENCH_CASES, ids=[f"{a[0]}:{a[1]}" for a, _ in BENCH_CASES])
+def test_bench_script_bad_input_is_one_line_and_status_2(tmp_path, argv, line):
+    import subprocess
+    import sys
+
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    done = subprocess.run([sys.executable, BENCH / argv[0], *argv[1:]], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line.format(tmp=tmp_path)), lines
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "runs").exists()

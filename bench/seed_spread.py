@@ -1,0 +1,88 @@
+"""How far a model's accuracy moves with the training seed alone, so that a gap between two models of
+the QABAS experiment can be read against it.
+
+Each model (a model YAML, or `reference:TAG` for rubicall_pynq scaled to the experiment's target TAG)
+is trained once per seed with the experiment's recipe (bench/qabas_experiment.py: the same datasets,
+epochs and warm start; only the seed differs) and evaluated on the integer graph that becomes
+hardware: the real labelled reads and the held-out simulated lambda reads. Prints a table (each
+seed, the mean and the spread max − min) and writes JSON. Trainings and evaluations are kept under
+RUNS/seed<N>/ and reused, so a run resumes and another model can be added later.
+
+Usage: python bench/seed_spread.py reference:minion models/qabas_pynq.yaml [--seeds 1 2]
+           [--runs runs/spread] [--epochs 2] [--train-init rubicall_pynq] [--out reports/qabas/seed_spread.json]
+"""
+import argparse
+import json
+from pathlib import Path
+
+import qabas_experiment as experiment
+
+from flow.errors import FlowError, run_script
+
+SETS = ("real_accuracy", "sim_accuracy")
+
+
+def check_model(model: str) -> None:
+    """Refuse a model argument before anything is trained or written."""
+    if model.startswith("reference:"):
+        if model.split(":", 1)[1] not in experiment.RATES:
+            raise FlowError(f"{model}: the experiment's targets are {', '.join(experiment.RATES)}")
+    elif not Path(model).is_file():
+        raise FlowError(f"{model}: no such model YAML; give a YAML path or reference:TAG")
+
+
+def model_yaml(model: str, args, root: Path) -> Path:
+    if model.startswith("reference:"):
+        tag = model.split(":", 1)[1]
+        return experiment.scaled_reference(tag, experiment.RATES[tag], args, root)
+    return Path(model)
+
+
+def table(rows: list[dict], seeds: list[int]) -> str:
+    lines = ["| model | " + " | ".join(f"{s} seed {n}" for s in ("real", "sim") for n in seeds) +
+             " | real mean / spread | sim mean / spread |", "|---" * (2 * len(seeds) + 3) + "|"]
+    for name in dict.fromkeys(r["model"] for r in rows):
+        mine = {r["seed"]: r for r in rows if r["model"] == name}
+        cells = [f"{100 * mine[n][s]:.1f}%" for s in SETS for n in seeds]
+        for s in SETS:
+            values = [mine[n][s] for n in seeds]
+            cells.append(f"{100 * sum(values) / len(values):.1f}% / {100 * (max(values) - min(values)):.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+", help="model YAMLs, or reference:TAG (TAG: minion, minion4x)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--runs", type=Path, default=Path("runs/spread"))
+    ap.add_argument("--datasets", type=Path, nargs="+", default=[Path("runs/kd_real"), Path("runs/kd_sim")])
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--train-init", metavar="MODEL", default="rubicall_pynq", help="'' trains from scratch")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reads", type=int, default=20, help="simulated lambda reads held out")
+    ap.add_argument("--eval-seed", type=int, default=2026)
+    ap.add_argument("--out", type=Path, default=Path("reports/qabas/seed_spread.json"))
+    args = ap.parse_args()
+    args.space, args.device = experiment.SPACE, "cpu"
+    args.train_options = ["--init", args.train_init, "--init-slice", *experiment.FINETUNE] if args.train_init else []
+    for model in args.models:
+        check_model(model)
+    rows = []
+    for model in args.models:
+        for seed in args.seeds:
+            run, root = argparse.Namespace(**vars(args), seed=seed), args.runs / f"seed{seed}"
+            root.mkdir(parents=True, exist_ok=True)
+            path = model_yaml(model, run, root)
+            trained = experiment.train(path.stem, path, run, root)
+            accuracy = experiment.evaluate(path.stem, trained, run, root)
+            rows.append({"model": path.stem, "seed": seed, "model_pt": str(trained), **accuracy})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"epochs": args.epochs, "train_init": args.train_init, "seeds": args.seeds,
+                                    "rows": rows}, indent=1))
+    print(table(rows, args.seeds))
+    print(f"→ {args.out}")
+
+
+if __name__ == "__main__":
+    run_script(main, "seed_spread.py")
