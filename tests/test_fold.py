@@ -201,6 +201,23 @@ def test_fit_with_a_throughput_floor(tiny):
         set_folding(tiny, board, fit=True, cycles_target=fastest - 1, calibration=NOCAL)
 
 
+@pytest.mark.parametrize("lut, dsp", [(15000, 0), (15000, 24), (9000, 60), (7000, 60)])
+def test_a_throughput_target_some_folding_fits_builds(tiny, lut, dsp):
+    """Fit mode finds a folding reaching C cycles per chunk within budget, FIFOs and width converters
+    included; so a throughput target of C cycles must fold too. (The throughput mode once chose its
+    folding against the budget without the plumbing, spent the LUTs to the brim and then refused:
+    a searched model that fit at MinION real time was built only at the fastest fitting rate. At
+    7,000 LUTs a 1.5× margin on the first plumbing reserve left no folding at this target.)"""
+    board = _small_target(lut=lut, dsp=dsp, bram18=60)
+    fastest = folding_summary(set_folding(tiny, board, fit=True, calibration=NOCAL))["cycles_per_chunk"]
+    folded = set_folding(tiny, board, cycles_target=fastest, calibration=NOCAL)
+    s = folding_summary(folded)
+    complete = E.total(E.estimate_graph(insert_fifos(insert_dwcs(folded))))
+    assert s["mode"] == "throughput" and s["cycles_per_chunk"] <= fastest
+    for r, limit in (("lut", lut), ("dsp", dsp), ("bram18", 60)):
+        assert getattr(complete, r) <= limit * 0.85 + 1e-9, r
+
+
 def test_a_model_that_cannot_fit_pynq_z2():
     """An 8-bit 1024 × 1024 layer: 8 Mbit of weights and 255 thresholds per channel."""
     big = _mvau_graph(mw=1024, mh=1024, t=10, bits=8, out_bits=8)

@@ -213,8 +213,12 @@ def cheapest(unit: Unit, cycles_target: float, budget: np.ndarray) -> int | None
 
 
 CHOICE_TIME_LIMIT_S = 20.0
-PLUMBING_ROUNDS = 4
-PLUMBING_MARGIN = 1.5  # FIFO sizing deepens the default-depth FIFOs the budget check sees
+# How much of a trial's plumbing (width converters, FIFOs) each later round reserves from the budget.
+# FIFO sizing deepens the default-depth FIFOs the budget check sees, and a fit's bisection may land
+# on a faster folding with more plumbing: a margin. At a fixed throughput target the next folding's
+# plumbing is much like the trial's: its exact cost first (a margin can leave no folding at all).
+FIT_PLUMBING_MARGINS = (1.5, 1.5, 1.5)
+TARGET_PLUMBING_MARGINS = (1.0, 1.5, 1.5)
 
 
 def best_choice(units: list[Unit], cycles_target: float, budget: np.ndarray) -> tuple[list[int], np.ndarray] | None:
@@ -393,18 +397,37 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
         tot = _complete_totals(folded, calibration, target)
         return np.array([getattr(tot, r) for r in RES])
 
+    def with_plumbing(solve, margins):
+        """The folding `solve(budget)` picks ((choice, use) or None), confirmed with the width converters
+        and FIFOs the later passes add. Their cost depends on the folding, so it is measured on the
+        trial and reserved (× the round's margin) from the budget for the next round. (folded or None,
+        the budget reserved, the last trial's (choice, complete use) or None)."""
+        reserve, last = np.zeros(len(RES)), None
+        for margin in (*margins, None):
+            found = solve(budget - reserve)
+            if found is None:
+                break
+            choice, used = found
+            trial = apply_configs(model, units, choice)
+            complete = complete_use(trial)
+            if np.all(complete <= budget + 1e-9):
+                return trial, reserve, last
+            last = (choice, complete)
+            if margin is None:
+                break
+            reserve = np.maximum(reserve, (complete - used) * margin)
+        return None, reserve, last
+
     if not fit:
-        best = best_choice(units, cycles_target, budget)
-        if best is None:
+        if best_choice(units, cycles_target, budget) is None:
             choice = [cheapest(u, cycles_target, budget) for u in units]
             used = sum(u.res[i] for u, i in zip(units, choice))
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk", units, choice, used,
                                      budget, target, headroom)
-        folded = apply_configs(model, units, best[0])
-        complete = complete_use(folded)
-        if np.any(complete > budget + 1e-9):
+        folded, _, last = with_plumbing(lambda room: best_choice(units, cycles_target, room), TARGET_PLUMBING_MARGINS)
+        if folded is None:
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk (with its FIFOs and "
-                                     "width converters)", units, best[0], complete, budget, target, headroom)
+                                     "width converters)", units, *last, budget, target, headroom)
         mode = "throughput"
     else:
         if best_choice(units, math.inf, budget) is None:
@@ -414,30 +437,20 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
         candidates = cycle_targets(units)
         if cycles_target is not None:
             candidates = candidates[candidates <= cycles_target]
-        # The fastest cycle target with a choice that fits (a slower target allows more choices:
-        # bisect), confirmed with the width converters and FIFOs the later passes add. Their cost
-        # depends on the folding, so it is measured on the trial and reserved from the budget for
-        # the next round.
-        reserve = np.zeros(len(RES))
-        folded = None
-        for _ in range(PLUMBING_ROUNDS):
-            lo, found = fastest_fit(units, candidates, budget - reserve)
-            if found is None:
-                break
-            choice, used = found
-            trial = apply_configs(model, units, choice)
-            complete = complete_use(trial)
-            if np.all(complete <= budget + 1e-9):
-                folded = trial
-                break
-            reserve = np.maximum(reserve, (complete - used) * PLUMBING_MARGIN)
-        limit = _limit(units, candidates, lo, budget - reserve) if folded is not None else None
+        fastest_index = {}
+
+        def fastest_within(room):  # the fastest cycle target with a choice that fits (bisected)
+            fastest_index["lo"], found = fastest_fit(units, candidates, room)
+            return found
+
+        folded, reserve, _ = with_plumbing(fastest_within, FIT_PLUMBING_MARGINS)
         if folded is None:
             if cycles_target is not None:
                 raise FlowError(f"no folding reaching {_fmt(cycles_target)} cycles per chunk fits {target.name}; "
                                 "drop the throughput target to get the fastest folding that fits")
             raise FlowError(f"no folding fits {target.name} once the FIFOs and width converters are added; "
                             "lower the headroom or the model size")
+        limit = _limit(units, candidates, fastest_index["lo"], budget - reserve)
         mode = "fit"
     costs = E.estimate_graph(folded, calibration, target)
     bottleneck = max(costs, key=lambda n: costs[n].cycles)
