@@ -51,11 +51,12 @@ def evaluate(model_args: dict, inputs: list, reference, out: Path) -> dict:
     return summary_
 
 
-def evaluate_model(model: str, name: str, runs: Path, sim: Path, exact: bool = True) -> dict:
-    """Every data set on the float path and, with `exact`, on the integer dataflow graph too."""
+def evaluate_model(model: str, name: str, runs: Path, sim: Path, exact: bool = True, beam: int = 0) -> dict:
+    """Every data set on the float path and, with `exact`, on the integer dataflow graph too.
+    `beam`: the float path decodes with a beam this wide (`rubicon basecall --beam`), not greedily."""
     out = runs / f"eval_{name}"
     out.mkdir(parents=True, exist_ok=True)
-    model_args = {"float": [model, "--chunk-len", CHUNK_LEN]}
+    model_args = {"float": [model, "--chunk-len", CHUNK_LEN, *(["--beam", beam] if beam else [])]}
     if exact:
         graph, _ = dataflow_graph(model, CHUNK_LEN)  # lowered once, basecalled as a build directory
         (out / "exact").mkdir(exist_ok=True)

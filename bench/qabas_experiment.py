@@ -199,23 +199,34 @@ def build(name: str, model: Path, tag: str, rate: float, args, root: Path) -> di
     return {"build": None, "mode": "none", "meets_target": False}
 
 
+def simulated_reads(sim: Path, args) -> None:
+    """The held-out simulated lambda reads every model is scored on, simulated once into `sim`."""
+    if not (sim / "truth.fasta").exists():
+        _must("simulate", data_file(LAMBDA_REFERENCE), "-n", args.reads, "--seed", args.eval_seed, "-o", sim)
+
+
 def evaluate(name: str, model: Path, args, root: Path) -> dict:
     cached = root / f"eval_{name}.json"
     if not cached.exists():
         sim = root / f"eval_sim_lambda_{args.reads}_{args.eval_seed}"
-        if not (sim / "truth.fasta").exists():
-            _must("simulate", data_file(LAMBDA_REFERENCE), "-n", args.reads, "--seed", args.eval_seed, "-o", sim)
+        simulated_reads(sim, args)
         cached.write_text(json.dumps(evaluate_model(str(model), name, root, sim), indent=1))
-    results = json.loads(cached.read_text())
+    return summarise(json.loads(cached.read_text()))
+
+
+def summarise(results: dict) -> dict:
+    """evaluate_model's results as the mean accuracy over every real read and every simulated read,
+    on the float path and (where evaluated) the exact one."""
     real = [results["real R9.4.1 mapped-signal sample"], results["real R9.4.1 FAST5 with per-read references"]]
     simulated = results["simulated lambda (truth.fasta)"]
 
     def mean_over(sets, path):  # the mean over every read of the sets
         return sum(s[path]["mean"] * s["reads"] for s in sets) / sum(s["reads"] for s in sets)
 
-    return {"real_accuracy": mean_over(real, "exact"), "real_accuracy_float": mean_over(real, "float"),
-            "real_reads": sum(s["reads"] for s in real), "sim_accuracy": mean_over([simulated], "exact"),
-            "sim_accuracy_float": mean_over([simulated], "float"), "sim_reads": simulated["reads"]}
+    paths = {"": "exact", "_float": "float"} if "exact" in simulated else {"_float": "float"}
+    return {"real_reads": sum(s["reads"] for s in real), "sim_reads": simulated["reads"],
+            **{f"real_accuracy{key}": mean_over(real, path) for key, path in paths.items()},
+            **{f"sim_accuracy{key}": mean_over([simulated], path) for key, path in paths.items()}}
 
 
 def table(rows: list[dict]) -> str:

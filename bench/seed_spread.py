@@ -4,11 +4,12 @@ the QABAS experiment can be read against it.
 Each model (a model YAML, or `reference:TAG` for rubicall_pynq scaled to the experiment's target TAG)
 is trained once per seed with the experiment's recipe (bench/qabas_experiment.py: the same datasets,
 epochs and warm start; only the seed differs) and evaluated on the integer graph that becomes
-hardware: the real labelled reads and the held-out simulated lambda reads. Prints a table (each
-seed, the mean and the spread max − min) and writes JSON. Trainings and evaluations are kept under
+hardware: the real labelled reads and the held-out simulated lambda reads (greedy decoding, as the
+experiment; with `--beam N` also the float model decoded with a beam of N, as `rubicon basecall --beam`).
+Prints a table (each seed, the mean and the spread max − min) and writes JSON. Trainings and evaluations are kept under
 RUNS/seed<N>/ and reused, so a run resumes and another model can be added later.
 
-Usage: python bench/seed_spread.py reference:minion models/qabas_pynq.yaml [--seeds 1 2]
+Usage: python bench/seed_spread.py reference:minion models/qabas_pynq.yaml [--seeds 1 2] [--beam 5]
            [--runs runs/spread] [--epochs 2] [--train-init rubicall_pynq] [--out reports/qabas/seed_spread.json]
 """
 import argparse
@@ -16,10 +17,24 @@ import json
 from pathlib import Path
 
 import qabas_experiment as experiment
+from eval_shipped import evaluate_model
 
 from flow.errors import FlowError, run_script
 
-SETS = ("real_accuracy", "sim_accuracy")
+GREEDY = ("real_accuracy", "sim_accuracy")  # exact: the integer graph
+BEAM = ("real_accuracy_beam", "sim_accuracy_beam")  # float, --beam
+
+
+def beam_accuracy(name: str, model: Path, args, root: Path) -> dict:
+    """The float model decoded with a beam of args.beam, on the experiment's data sets (cached)."""
+    cached = root / f"eval_{name}_beam{args.beam}.json"
+    if not cached.exists():
+        sim = root / f"eval_sim_lambda_{args.reads}_{args.eval_seed}"
+        experiment.simulated_reads(sim, args)
+        results = evaluate_model(str(model), f"{name}_beam{args.beam}", root, sim, exact=False, beam=args.beam)
+        cached.write_text(json.dumps(results, indent=1))
+    summary = experiment.summarise(json.loads(cached.read_text()))
+    return {"real_accuracy_beam": summary["real_accuracy_float"], "sim_accuracy_beam": summary["sim_accuracy_float"]}
 
 
 def check_model(model: str) -> None:
@@ -38,13 +53,15 @@ def model_yaml(model: str, args, root: Path) -> Path:
     return Path(model)
 
 
-def table(rows: list[dict], seeds: list[int]) -> str:
-    lines = ["| model | " + " | ".join(f"{s} seed {n}" for s in ("real", "sim") for n in seeds) +
-             " | real mean / spread | sim mean / spread |", "|---" * (2 * len(seeds) + 3) + "|"]
+def table(rows: list[dict], seeds: list[int], sets: tuple[str, ...]) -> str:
+    label = {"real_accuracy": "real", "sim_accuracy": "sim", "real_accuracy_beam": "real beam",
+             "sim_accuracy_beam": "sim beam"}
+    lines = ["| model | " + " | ".join(f"{label[s]} seed {n}" for s in sets for n in seeds) + " | " +
+             " | ".join(f"{label[s]} mean / spread" for s in sets) + " |", "|---" * ((len(seeds) + 1) * len(sets) + 1) + "|"]
     for name in dict.fromkeys(r["model"] for r in rows):
         mine = {r["seed"]: r for r in rows if r["model"] == name}
-        cells = [f"{100 * mine[n][s]:.1f}%" for s in SETS for n in seeds]
-        for s in SETS:
+        cells = [f"{100 * mine[n][s]:.1f}%" for s in sets for n in seeds]
+        for s in sets:
             values = [mine[n][s] for n in seeds]
             cells.append(f"{100 * sum(values) / len(values):.1f}% / {100 * (max(values) - min(values)):.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -62,6 +79,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reads", type=int, default=20, help="simulated lambda reads held out")
     ap.add_argument("--eval-seed", type=int, default=2026)
+    ap.add_argument("--beam", type=int, default=0, help="also decode the float model with this beam width")
     ap.add_argument("--out", type=Path, default=Path("reports/qabas/seed_spread.json"))
     args = ap.parse_args()
     args.space, args.device = experiment.SPACE, "cpu"
@@ -76,11 +94,13 @@ def main():
             path = model_yaml(model, run, root)
             trained = experiment.train(path.stem, path, run, root)
             accuracy = experiment.evaluate(path.stem, trained, run, root)
+            if args.beam:
+                accuracy |= beam_accuracy(path.stem, trained, run, root)
             rows.append({"model": path.stem, "seed": seed, "model_pt": str(trained), **accuracy})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"epochs": args.epochs, "train_init": args.train_init, "seeds": args.seeds,
-                                    "rows": rows}, indent=1))
-    print(table(rows, args.seeds))
+                                    "beam": args.beam, "rows": rows}, indent=1))
+    print(table(rows, args.seeds, GREEDY + (BEAM if args.beam else ())))
     print(f"→ {args.out}")
 
 
