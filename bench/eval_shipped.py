@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flow.cli import main as rubicon
 from flow.data.fastx import read_fastq
-from flow.errors import FlowError
+from flow.errors import FlowError, run_script
 from flow.ir.basecall import dataflow_graph
 from flow.paths import FAST5_DIR, FAST5_REFERENCES, LAMBDA_REFERENCE, MAPPED_SIGNAL_SAMPLE, REPO_ROOT, data_file
 
@@ -54,6 +54,8 @@ def evaluate(model_args: dict, inputs: list, reference, out: Path) -> dict:
 def evaluate_model(model: str, name: str, runs: Path, sim: Path, exact: bool = True, beam: int = 0) -> dict:
     """Every data set on the float path and, with `exact`, on the integer dataflow graph too.
     `beam`: the float path decodes with a beam this wide (`rubicon basecall --beam`), not greedily."""
+    if beam and exact:  # the exact path decodes greedily: its calls would be compared with beam calls
+        raise FlowError(f"{name}: a beam decodes the float path only; evaluate with exact=False")
     out = runs / f"eval_{name}"
     out.mkdir(parents=True, exist_ok=True)
     model_args = {"float": [model, "--chunk-len", CHUNK_LEN, *(["--beam", beam] if beam else [])]}
@@ -116,4 +118,4 @@ def _ids(fasta: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "eval_shipped.py")

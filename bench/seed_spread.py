@@ -46,6 +46,18 @@ def check_model(model: str) -> None:
         raise FlowError(f"{model}: no such model YAML; give a YAML path or reference:TAG")
 
 
+def check_recipe(args) -> None:
+    """Trainings and scores under RUNS are reused by model name: one recipe per RUNS folder."""
+    recipe = {"epochs": args.epochs, "train_init": args.train_init, "datasets": [str(d) for d in args.datasets],
+              "reads": args.reads, "eval_seed": args.eval_seed}
+    path = args.runs / "recipe.json"
+    if path.exists() and json.loads(path.read_text()) != recipe:
+        raise FlowError(f"{path}: {args.runs} holds trainings made with {path.read_text().strip()}, not {json.dumps(recipe)}; "
+                        "give another --runs")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recipe))
+
+
 def model_yaml(model: str, args, root: Path) -> Path:
     if model.startswith("reference:"):
         tag = model.split(":", 1)[1]
@@ -86,6 +98,10 @@ def main():
     args.train_options = ["--init", args.train_init, "--init-slice", *experiment.FINETUNE] if args.train_init else []
     for model in args.models:
         check_model(model)
+    stems = [m.split(":", 1)[1] if m.startswith("reference:") else Path(m).stem for m in args.models]
+    if len(set(stems)) < len(stems):
+        raise FlowError(f"{' '.join(args.models)}: two models share a file name; trainings and scores are kept by it")
+    check_recipe(args)
     rows = []
     for model in args.models:
         for seed in args.seeds:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from flow.cli import main as rubicon
-from flow.errors import FlowError
+from flow.errors import FlowError, run_script
 from flow.paths import REPO_ROOT
 
 STUDENT = "models/skipclip_sbonito.yaml"
@@ -173,4 +173,4 @@ def plot(rows: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "skipclip_experiment.py")

@@ -327,7 +327,7 @@ def test_resume_is_exact(dataset, tmp_path):
         _run(dataset, tmp_path / "resumed", lam=3.0)
 
 
-def test_resume_compares_the_init_model_by_where_it_lies(dataset, tmp_path, monkeypatch):
+def test_resume_compares_the_init_model_by_where_it_lies(tmp_path, monkeypatch):
     """`--init runs/x/model.pt` then `--init /abs/runs/x/model.pt` (or through a link) is the same start."""
     from flow.search.search import _resumable
 

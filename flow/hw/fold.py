@@ -419,12 +419,12 @@ def set_folding(model: ModelWrapper, target, cycles_target: float | None = None,
         return None, reserve, last
 
     if not fit:
-        if best_choice(units, cycles_target, budget) is None:
+        folded, _, last = with_plumbing(lambda room: best_choice(units, cycles_target, room), TARGET_PLUMBING_MARGINS)
+        if folded is None and last is None:  # no folding fits even without the plumbing
             choice = [cheapest(u, cycles_target, budget) for u in units]
             used = sum(u.res[i] for u, i in zip(units, choice))
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk", units, choice, used,
                                      budget, target, headroom)
-        folded, _, last = with_plumbing(lambda room: best_choice(units, cycles_target, room), TARGET_PLUMBING_MARGINS)
         if folded is None:
             raise _over_budget_error(f"the folding for {_fmt(cycles_target)} cycles per chunk (with its FIFOs and "
                                      "width converters)", units, *last, budget, target, headroom)

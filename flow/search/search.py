@@ -99,7 +99,7 @@ class SearchConfig:
 def init_identity(init: str | None) -> str | None:
     """`--init` as resume compares it: a model file by where it lies (a relative path, an absolute one
     and a path through a link are the same start); a model name as it is."""
-    return str(Path(init).resolve()) if init and Path(init).suffix == ".pt" else init
+    return str(Path(init).resolve()) if init and Path(init).is_file() else init
 
 
 def _resumable(config: dict) -> dict:
@@ -265,7 +265,7 @@ def run_search(space, data, out_dir: Path, cfg: SearchConfig, costs: CostModel, 
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.5, 0.999), eps=ARCH_ADAM_EPS)
     last = cfg.steps if cfg.max_steps is None else min(cfg.steps, cfg.max_steps)
     ckpt = out_dir / "checkpoint.pt"
-    meta = {"space": space.source, "config": asdict(cfg), "target": costs.target.name, "bit_gates": BIT_GATES,
+    meta = {"space": space.source, "config": asdict(cfg) | {"init": init_identity(cfg.init)}, "target": costs.target.name, "bit_gates": BIT_GATES,
             "cycles_target": costs.cycles_target, "budget": costs.budget.tolist()}
     step, log_rows, pareto_rows, elapsed = 0, [], [], 0.0
     if ckpt.exists():
