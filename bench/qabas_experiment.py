@@ -199,17 +199,18 @@ def build(name: str, model: Path, tag: str, rate: float, args, root: Path) -> di
     return {"build": None, "mode": "none", "meets_target": False}
 
 
-def simulated_reads(sim: Path, args) -> None:
-    """The held-out simulated lambda reads every model is scored on, simulated once into `sim`."""
+def simulated_reads(root: Path, args) -> Path:
+    """The folder of the held-out simulated lambda reads every model is scored on (simulated once)."""
+    sim = root / f"eval_sim_lambda_{args.reads}_{args.eval_seed}"
     if not (sim / "truth.fasta").exists():
         _must("simulate", data_file(LAMBDA_REFERENCE), "-n", args.reads, "--seed", args.eval_seed, "-o", sim)
+    return sim
 
 
 def evaluate(name: str, model: Path, args, root: Path) -> dict:
     cached = root / f"eval_{name}.json"
     if not cached.exists():
-        sim = root / f"eval_sim_lambda_{args.reads}_{args.eval_seed}"
-        simulated_reads(sim, args)
+        sim = simulated_reads(root, args)
         cached.write_text(json.dumps(evaluate_model(str(model), name, root, sim), indent=1))
     return summarise(json.loads(cached.read_text()))
 

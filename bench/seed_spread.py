@@ -29,18 +29,22 @@ def beam_accuracy(name: str, model: Path, args, root: Path) -> dict:
     """The float model decoded with a beam of args.beam, on the experiment's data sets (cached)."""
     cached = root / f"eval_{name}_beam{args.beam}.json"
     if not cached.exists():
-        sim = root / f"eval_sim_lambda_{args.reads}_{args.eval_seed}"
-        experiment.simulated_reads(sim, args)
+        sim = experiment.simulated_reads(root, args)
         results = evaluate_model(str(model), f"{name}_beam{args.beam}", root, sim, exact=False, beam=args.beam)
         cached.write_text(json.dumps(results, indent=1))
     summary = experiment.summarise(json.loads(cached.read_text()))
     return {"real_accuracy_beam": summary["real_accuracy_float"], "sim_accuracy_beam": summary["sim_accuracy_float"]}
 
 
+def reference_tag(model: str) -> str | None:
+    """TAG of a `reference:TAG` argument; None for a model YAML."""
+    return model.split(":", 1)[1] if model.startswith("reference:") else None
+
+
 def check_model(model: str) -> None:
     """Refuse a model argument before anything is trained or written."""
-    if model.startswith("reference:"):
-        if model.split(":", 1)[1] not in experiment.RATES:
+    if reference_tag(model) is not None:
+        if reference_tag(model) not in experiment.RATES:
             raise FlowError(f"{model}: the experiment's targets are {', '.join(experiment.RATES)}")
     elif not Path(model).is_file():
         raise FlowError(f"{model}: no such model YAML; give a YAML path or reference:TAG")
@@ -59,10 +63,8 @@ def check_recipe(args) -> None:
 
 
 def model_yaml(model: str, args, root: Path) -> Path:
-    if model.startswith("reference:"):
-        tag = model.split(":", 1)[1]
-        return experiment.scaled_reference(tag, experiment.RATES[tag], args, root)
-    return Path(model)
+    tag = reference_tag(model)
+    return Path(model) if tag is None else experiment.scaled_reference(tag, experiment.RATES[tag], args, root)
 
 
 def table(rows: list[dict], seeds: list[int], sets: tuple[str, ...]) -> str:
@@ -98,7 +100,7 @@ def main():
     args.train_options = ["--init", args.train_init, "--init-slice", *experiment.FINETUNE] if args.train_init else []
     for model in args.models:
         check_model(model)
-    stems = [m.split(":", 1)[1] if m.startswith("reference:") else Path(m).stem for m in args.models]
+    stems = [reference_tag(m) or Path(m).stem for m in args.models]
     if len(set(stems)) < len(stems):
         raise FlowError(f"{' '.join(args.models)}: two models share a file name; trainings and scores are kept by it")
     check_recipe(args)
